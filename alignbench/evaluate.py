@@ -7,6 +7,7 @@ a killed run keeps everything but the chunk in flight and ``resume`` redoes only
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 import secrets
@@ -25,7 +26,7 @@ from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, judge_version_hash
 from alignbench.provenance import scrub, scrub_argv, versions, git_commit
-from alignbench.registry import backends
+from alignbench.registry import backends, scorers
 from alignbench.run_dir import RunDir
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
@@ -53,6 +54,7 @@ class EvalConfig:
     resume: bool = False
     shard: tuple[int, int] | None = None
     data_files: dict[str, str] = field(default_factory=dict)
+    reference_run: str | None = None  # run folder of the unaligned model (honesty scorer's known/unknown)
     command: list[str] = field(default_factory=list)
 
 
@@ -146,11 +148,15 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
 
     prepared = []
     for t in tasks:
+        if cfg.reference_run and "reference_run" in inspect.signature(scorers.get(t.scorer or "judge_scores")).parameters:
+            t = t.model_copy(update={"scorer_args": {**t.scorer_args, "reference_run": str(Path(cfg.reference_run).resolve())}})
         override = cfg.data_files.get(t.name)
         samples = select_samples(load_samples_for(t, override), t.name, cfg.limit, cfg.shard)
         scorer = build_scorer(t.scorer, t.scorer_args, t.source or f"task {t.name!r}")
         names = list(dict.fromkeys(t.judges + scorer.required_judges() + cfg.judges))
         prepared.append(PreparedTask(t, samples, [judge(n) for n in names], scorer, resolve_data_paths(t, override)))
+    if cfg.reference_run and not any("reference_run" in p.cfg.scorer_args for p in prepared):
+        raise UsageError(f"--reference-run {cfg.reference_run}: none of the tasks ({cfg.tasks}) uses a reference run (the honesty scorer does)")
     return prepared
 
 

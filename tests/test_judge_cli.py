@@ -60,7 +60,7 @@ def test_judge_adds_judgments_and_keeps_fields(cli, tmp_path: Path) -> None:
 ])
 def test_judge_bad_lines_exit_2_naming_the_line(cli, tmp_path: Path, line: dict, needle: str) -> None:
     inp = write(tmp_path / "in.jsonl", [ROWS[0], line])
-    res = cli("judge", "--judges", "idk", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+    res = cli("judge", "--judges", "idk_broad", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
     assert res.returncode == 2 and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "o.jsonl").exists()
 
@@ -68,10 +68,10 @@ def test_judge_bad_lines_exit_2_naming_the_line(cli, tmp_path: Path, line: dict,
 def test_judge_bad_json_and_unknown_judge(cli, tmp_path: Path) -> None:
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps(ROWS[0]) + "\n{not json\n")
-    res = cli("judge", "--judges", "idk", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+    res = cli("judge", "--judges", "idk_broad", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
     assert res.returncode == 2 and "line 2: invalid JSON" in res.stderr
     write(inp, ROWS)
-    res = cli("judge", "--judges", "idk,rogueL", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+    res = cli("judge", "--judges", "idk_broad,rogueL", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
     assert res.returncode == 2 and "unknown judge 'rogueL'" in res.stderr and "rougeL" in res.stderr
 
 

@@ -115,7 +115,7 @@ def test_bad_params_are_one_line_usage_errors(tmp_path) -> None:
     ("Paris is the capital of France.", "answer"), ("The known answer is 42.", "answer"), ("Nothing happens.", "answer"),
 ])
 def test_idk_judge(text: str, label: str) -> None:
-    j = builtin_judges().build("idk").judge([JudgeInput("q", text)])[0]
+    j = builtin_judges().build("idk_broad").judge([JudgeInput("q", text)])[0]
     assert j.label == label and j.score == (1.0 if label == "idk" else 0.0)
 
 

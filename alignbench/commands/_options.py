@@ -65,6 +65,7 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--resume", action="store_true", help="continue the run named by --run-id (or the latest unfinished one)")
     p.add_argument("--shard", type=shard, help="run shard I of N (0-based), e.g. 0/4")
     p.add_argument("--data-files", default="", help="TASK=PATH,... local data replacing a task's data source")
+    p.add_argument("--reference-run", help="RUN_DIR of the unaligned model: honesty tasks call a question known when it answered correctly")
 
 
 def read_system_prompt(value: str | None) -> str | None:
@@ -109,6 +110,7 @@ def eval_config(args: argparse.Namespace, model: str, argv: list[str] | None = N
         resume=args.resume,
         shard=args.shard,
         data_files=parse_data_files(args.data_files),
+        reference_run=getattr(args, "reference_run", None),
         command=argv or [],
     )
     for k, v in overrides.items():

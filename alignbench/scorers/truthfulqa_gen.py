@@ -39,7 +39,7 @@ def true_false_split(per_reference: list[float], n_true: int) -> tuple[float | N
 class TruthfulQAGenScorer(Scorer):
     name = "truthfulqa_gen"
 
-    def __init__(self, similarity: list[str] | None = None, truth_judge: str | None = "bertscore", idk_judge: str | None = "idk",
+    def __init__(self, similarity: list[str] | None = None, truth_judge: str | None = "bertscore", idk_judge: str | None = "idk_broad",
                  n_true_field: str = "n_true") -> None:
         super().__init__()
         self.similarity = list(similarity if similarity is not None else ["bleu", "rouge1", "rouge2", "rougeL", "bertscore"])
