@@ -26,10 +26,15 @@ def default_cache_path() -> Path:
 
 
 class GenerationCache:
-    """A key -> JSON value store in one SQLite file, safe for several processes (WAL)."""
+    """A key -> JSON value store in one SQLite file, safe for several processes (WAL).
 
-    def __init__(self, path: str | Path) -> None:
+    ``fallback`` names another cache file that is only read: a key missing here is looked up there
+    (the shards of a sharded run each write their own file and read the main cache this way).
+    """
+
+    def __init__(self, path: str | Path, fallback: str | Path | None = None) -> None:
         self.path = Path(path)
+        self._fallback = _open_read_only(Path(fallback)) if fallback is not None else None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
@@ -46,12 +51,14 @@ class GenerationCache:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for k, v in self._db.execute(f"SELECT key, value FROM cache WHERE key IN ({marks})", chunk):
-                found[k] = json.loads(v)
+        found = _select(self._db, keys)
+        rest = [k for k in keys if k not in found]
+        if rest and self._fallback is not None:
+            try:
+                found.update(_select(self._fallback, rest))
+            except sqlite3.Error:  # the read-only layer went away or is busy: its keys are misses, never an error
+                self._fallback.close()
+                self._fallback = None
         return found
 
     def put_many(self, items: dict[str, Any]) -> None:
@@ -69,6 +76,56 @@ class GenerationCache:
 
     def close(self) -> None:
         self._db.close()
+        if self._fallback is not None:
+            self._fallback.close()
+
+
+def _select(db: sqlite3.Connection, keys: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for k, v in db.execute(f"SELECT key, value FROM cache WHERE key IN ({marks})", chunk):
+            found[k] = json.loads(v)
+    return found
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to an existing cache file, or None when there is none to read."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        db.execute("SELECT 1 FROM cache LIMIT 1").fetchall()
+        return db
+    except sqlite3.Error:
+        return None
+
+
+def merge_caches(sources: list[Path], into: str | Path) -> int:
+    """Copy every entry of the cache files ``sources`` into the cache ``into``; returns the entries added.
+
+    Entries already in ``into`` are kept (a key names one request, so both hold the same answer).
+    Each source must no longer be written to (a finished shard's file).
+    """
+    target = GenerationCache(into)
+    added = 0
+    try:
+        for src in sources:
+            if not Path(src).is_file():
+                continue
+            before = len(target)
+            try:
+                target._db.execute("ATTACH DATABASE ? AS src", (str(src),))
+                target._db.execute("INSERT OR IGNORE INTO cache (key, value, created) SELECT key, value, created FROM src.cache")
+                target._db.commit()
+                target._db.execute("DETACH DATABASE src")
+            except sqlite3.Error as exc:
+                raise UsageError(f"cache {src}: cannot merge into {target.path} ({exc})") from None
+            added += len(target) - before
+    finally:
+        target.close()
+    return added
 
 
 class CachedBackend:

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as given (sys.argv is another program's when main() is called in-process)
     debug = getattr(args, "debug", False)
     try:
         return int(args._command().run(args) or 0)

@@ -169,9 +169,10 @@ def _chunk_size(backend: Backend, cfg: EvalConfig) -> int:
 
 
 class Evaluator:
-    def __init__(self, cfg: EvalConfig, backend: Backend | None = None) -> None:
+    def __init__(self, cfg: EvalConfig, backend: Backend | None = None, cache_fallback: str | None = None) -> None:
         self.cfg = cfg
         self._backend = backend
+        self._cache_fallback = cache_fallback  # a cache file only read from (a shard reads the main cache)
 
     # run folder ---------------------------------------------------------------------------------
     def _open_run_dir(self) -> RunDir:
@@ -245,7 +246,7 @@ class Evaluator:
         prepared = prepare_tasks(cfg)
         run_dir = self._open_run_dir()
         backend = self._backend or load_backend(cfg.model, cfg.model_args, BackendOptions(cfg.batch_size, cfg.concurrency, cfg.seed))
-        cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path())
+        cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path(), fallback=self._cache_fallback)
         model = CachedBackend(backend, cache)
         if cfg.resume:
             dropped = run_dir.repair()

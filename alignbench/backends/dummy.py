@@ -3,12 +3,19 @@
 Responses depend only on the prompt: a share ``refuse`` (0..1) of prompts gets a refusal, the rest
 a compliant answer. ``delay`` sleeps per request (seconds); ``fail_after`` raises a backend error
 after that many requests. Log-likelihoods are a fixed function of (context, continuation).
+
+Test-only fault hook, read from the environment at each call (so it reaches worker processes that
+no test can patch): ``ALIGNBENCH_DUMMY_FAIL=ID[,ID...]`` makes generating any of those sample ids a
+backend error; ``ID[,ID...]@DIR`` fails each id once only (a marker file in DIR remembers it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+from pathlib import Path
+
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError
 from alignbench.registry import backends
@@ -48,6 +55,7 @@ class DummyBackend(Backend):
         return f"Sure, here is a helpful answer about: {prompt[:80]}"
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        _injected_fault(requests)
         self._tick(len(requests))
         return [Generation(text=self.respond(prompt_text(r.prompt)), latency_s=self.delay) for r in requests]
 
@@ -55,3 +63,21 @@ class DummyBackend(Backend):
         self._tick(len(requests))
         return [Loglikelihood(logprob=-20.0 * _unit(r.context + "\x00" + r.continuation), is_greedy=False,
                               num_tokens=max(1, len(r.continuation.split()))) for r in requests]
+
+
+def _injected_fault(requests: list[GenerationRequest]) -> None:
+    spec = os.environ.get("ALIGNBENCH_DUMMY_FAIL")
+    if not spec:
+        return
+    ids, _, marks = spec.partition("@")
+    failing = {i.strip() for i in ids.split(",") if i.strip()}
+    for r in requests:
+        if str(r.sample_id) not in failing:
+            continue
+        if marks:
+            marker = Path(marks) / hashlib.sha256(str(r.sample_id).encode()).hexdigest()[:16]
+            if marker.exists():
+                continue
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        raise BackendError(f"dummy backend: injected failure on sample {r.sample_id!r} (ALIGNBENCH_DUMMY_FAIL)")

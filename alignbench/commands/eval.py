@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from alignbench.commands._executor import add_executor_options, run_with_executor
 from alignbench.commands._options import add_run_options, eval_config
 from alignbench.evaluate import run_eval
 from alignbench.registry import commands
@@ -32,11 +33,12 @@ class EvalCommand:
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", required=True, help="BACKEND:TARGET, e.g. hf:Qwen/Qwen2.5-0.5B-Instruct, replay:out.jsonl, default")
         add_run_options(p)
+        add_executor_options(p)
         p.add_argument("--json", action="store_true", help="print metrics.json to stdout instead of a table")
 
     def run(self, args: argparse.Namespace) -> int:
-        cfg = eval_config(args, args.model, argv=["alignbench", *sys.argv[1:]])
-        run_dir = run_eval(cfg)
+        cfg = eval_config(args, args.model, argv=["alignbench", *getattr(args, "argv", sys.argv[1:])])
+        run_dir = run_with_executor(args, cfg) or run_eval(cfg)
         metrics = run_dir.read_metrics()
         info = run_dir.read_run()
         if args.json:
