@@ -11,8 +11,9 @@ A rules file::
 
 Absolute limits (``max``, ``min``) compare the candidate's metrics.json value. Relative limits
 (``max_increase``, ``max_decrease``) compare candidate minus baseline, paired by sample id: the delta
-is the mean per-sample difference over samples present in both runs (``alignbench.paired``), with a
-bootstrap CI and a McNemar (binary metrics) or sign-flip permutation p-value. With ``alpha`` a change
+is the mean per-sample difference over samples present in both runs, with the CI and p-value of
+``alignbench.paired.paired_delta`` (McNemar exact for 0/1 metrics, a paired permutation test
+otherwise; the CI is the one the test inverts), the same numbers ``alignbench drift`` prints. With ``alpha`` a change
 beyond the limit fails only when p < alpha, so sampling noise does not fail a pipeline; without it
 any change beyond the limit fails. Metrics that only exist at task level (no per-sample values) are
 compared by their metrics.json values and cannot take ``alpha``.
@@ -238,7 +239,7 @@ def markdown_summary(results: list[GateResult], baseline: RunView | None, candid
         delta = "" if r.delta is None else f"{r.delta:+.4f}"
         if pd_ is not None and pd_.ci_low is not None:
             delta += f" [{pd_.ci_low:+.4f}, {pd_.ci_high:+.4f}]"
-        p = "" if pd_ is None or pd_.p_value is None else f"{pd_.p_value:.3g}"
+        p = "" if pd_ is None or pd_.p_value is None else f"{pd_.p_value:.4g}"  # as alignbench drift prints it
         n = "" if pd_ is None else str(pd_.n)
         base = "" if not r.rule.relative else _fmt(r.baseline)
         result = ("✅ pass" if r.passed else "❌ FAIL") + ("" if r.message == "ok" else f": {r.message}")

@@ -1,7 +1,18 @@
-"""Paired comparisons of two runs on the same samples: delta, bootstrap CI, McNemar and sign-flip p.
+"""The one paired comparison of two runs on the same samples: delta B - A, its CI and its test.
 
-Used by ``alignbench drift`` and ``alignbench gate``: per-sample values of one metric in run A and
-run B are joined on (task, sample_id); only samples present in both count.
+``alignbench gate`` and ``alignbench drift`` both call ``paired_delta``, so they print the same numbers
+for the same two runs. Per-sample values of one metric in run A and run B are joined on sample id;
+only samples with a value in both count.
+
+- 0/1 metrics: McNemar's exact test (two-sided binomial test of the b01 discordant pairs among the
+  b01 + b10 that changed; the same p as statsmodels' ``mcnemar(exact=True)``). The CI is the one that
+  test inverts: the Clopper-Pearson interval of b01 / (b01 + b10), mapped onto
+  delta = (b01 - b10) / n. So the CI excludes 0 exactly when p < 1 - confidence. With no discordant
+  pair the CI is +-u, u the Clopper-Pearson upper bound of a discordance rate of 0 in n.
+- Other metrics: a paired permutation test (random sign flips of the per-sample differences, or all
+  2^n of them when that is no more than ``resamples``), and the CI that test inverts: every shift d0
+  for which the test of mean(diff - d0) = 0 does not reject. Again the CI excludes 0 exactly when
+  p < 1 - confidence.
 """
 
 from __future__ import annotations
@@ -13,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from alignbench.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
+from alignbench.stats import CONFIDENCE, is_binary
+
+PERMUTATIONS = 10000
 
 
 @dataclass
@@ -31,6 +44,8 @@ class PairedDelta:
     test: str | None
     b01: int = 0  # binary only: A=0 -> B=1
     b10: int = 0  # binary only: A=1 -> B=0
+    ci_method: str | None = None  # the interval the test inverts: "mcnemar_exact_inverted" | "permutation_inverted"
+    sd_a: float | None = None  # standard deviation of A's values (for the detectable-effect size of a gate)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,44 +62,118 @@ def mcnemar_exact(b01: int, b10: int) -> float:
     from scipy.stats import binomtest
 
     n = b01 + b10
-    if n == 0:
-        return 1.0
     return float(binomtest(min(b01, b10), n, 0.5).pvalue) if n else 1.0
 
 
-def sign_flip_p(diff: np.ndarray, seed: int = 0, resamples: int = 10000) -> float:
-    """Two-sided paired permutation (random sign-flip) test of mean(diff) == 0."""
+def mcnemar_ci(b01: int, b10: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """CI of (b01 - b10) / n that inverts the exact McNemar test (see the module docstring)."""
+    from scipy.stats import binomtest
+
+    nd = b01 + b10
+    if nd == 0:
+        u = 1 - ((1 - confidence) / 2) ** (1 / n)
+        return -u, u
+    ci = binomtest(b01, nd, 0.5).proportion_ci(confidence_level=confidence, method="exact")
+    scale = nd / n
+    return scale * (2 * ci.low - 1), scale * (2 * ci.high - 1)
+
+
+class SignFlip:
+    """The paired permutation test of mean(diff) = d0 for any shift d0, on one fixed set of sign vectors."""
+
+    def __init__(self, diff: np.ndarray, seed: int = 0, resamples: int = PERMUTATIONS) -> None:
+        n = len(diff)
+        self.mean = float(diff.mean())
+        self.exact = n <= 30 and 2**n <= resamples
+        rng = np.random.default_rng(seed)
+        ms, ss = [], []
+        total = 2**n if self.exact else resamples
+        for start in range(0, total, 2048):  # in blocks, so a large n does not hold every sign vector at once
+            rows = min(2048, total - start)
+            if self.exact:
+                signs = 1.0 - 2.0 * ((np.arange(start, start + rows)[:, None] >> np.arange(n)[None, :]) & 1)
+            else:
+                signs = rng.choice([-1.0, 1.0], size=(rows, n))
+            ms.append(signs @ diff / n)  # mean of the sign-flipped differences
+            ss.append(signs.mean(axis=1))  # what a shift d0 contributes to each: -d0 * s
+        self.m, self.s = np.concatenate(ms), np.concatenate(ss)
+
+    def p(self, d0: float = 0.0) -> float:
+        observed = abs(self.mean - d0)
+        null = np.abs(self.m - d0 * self.s)
+        hits = int(np.sum(null >= observed - 1e-12 * max(1.0, observed)))
+        if self.exact:  # the identity is among the sign vectors
+            return hits / len(self.m)
+        return (hits + 1) / (len(self.m) + 1)
+
+    def ci(self, confidence: float = CONFIDENCE, lo_edge: float = -1.0, hi_edge: float = 1.0) -> tuple[float, float]:
+        """The shifts the test does not reject at 1 - confidence, found by bisection out from the mean
+        (an edge is returned when the test cannot reject even there)."""
+        alpha = 1 - confidence
+
+        def bound(edge: float) -> float:
+            if self.p(edge) > alpha:
+                return edge
+            inside, outside = self.mean, edge
+            for _ in range(60):
+                mid = (inside + outside) / 2
+                if self.p(mid) > alpha:
+                    inside = mid
+                else:
+                    outside = mid
+                if abs(outside - inside) <= 1e-9 * max(1.0, abs(self.mean)):
+                    break
+            return self._snap(inside, outside, alpha)
+
+        return bound(lo_edge), bound(hi_edge)
+
+
+    def _snap(self, inside: float, outside: float, alpha: float) -> float:
+        """The exact end of the accepted shifts: p(d0) only changes where |mean - d0| = |m - d0 s| for
+        some sign vector, so the end is the accepted one of those points that lies farthest out."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            points = np.concatenate([(self.mean - self.m) / (1 - self.s), (self.mean + self.m) / (1 + self.s)])
+        lo, hi = min(inside, outside), max(inside, outside)
+        pad = 1e-6 * max(1.0, hi - lo, abs(self.mean))
+        near = points[np.isfinite(points) & (points >= lo - pad) & (points <= hi + pad)]
+        accepted = [float(c) for c in near if self.p(float(c)) > alpha]
+        if not accepted:
+            return inside
+        return min(accepted) if outside < inside else max(accepted)
+
+
+def sign_flip_p(diff: np.ndarray, seed: int = 0, resamples: int = PERMUTATIONS) -> float:
+    """Two-sided paired permutation (sign-flip) test of mean(diff) == 0."""
     if len(diff) == 0 or np.allclose(diff, 0):
         return 1.0
-    rng = np.random.default_rng(seed)
-    observed = abs(diff.mean())
-    signs = rng.choice([-1.0, 1.0], size=(resamples, len(diff)))
-    null = np.abs((signs * diff).mean(axis=1))
-    return float((np.sum(null >= observed - 1e-12) + 1) / (resamples + 1))
+    return SignFlip(diff, seed, resamples).p(0.0)
 
 
 def paired_delta(metric: str, a: Mapping[str, float | None], b: Mapping[str, float | None], seed: int = 0,
-                 resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE) -> PairedDelta:
+                 resamples: int = PERMUTATIONS, confidence: float = CONFIDENCE) -> PairedDelta:
+    """Delta (B - A), its CI and p over the samples with a value in both runs."""
     keys, va, vb = pair_values(a, b)
     n = len(keys)
     if n == 0:
         return PairedDelta(metric, 0, None, None, None, None, None, None, None)
     diff = vb - va
     delta = float(diff.mean())
-    if n > 1 and not np.allclose(diff, diff[0]):
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, size=(resamples, n))
-        boots = diff[idx].mean(axis=1)
-        alpha = (1 - confidence) / 2
-        lo, hi = float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
-    else:
+    sd_a = float(va.std(ddof=1)) if n > 1 else None
+    if is_binary(va) and is_binary(vb):
+        b01, b10 = int(np.sum((va == 0) & (vb == 1))), int(np.sum((va == 1) & (vb == 0)))
+        lo, hi = mcnemar_ci(b01, b10, n, confidence)
+        return PairedDelta(metric, n, float(va.mean()), float(vb.mean()), delta, lo, hi, mcnemar_exact(b01, b10),
+                           "mcnemar_exact", b01, b10, "mcnemar_exact_inverted", sd_a)
+    if np.allclose(diff, 0):
         lo = hi = delta
-    binary = bool(np.all(np.isin(va, (0.0, 1.0))) and np.all(np.isin(vb, (0.0, 1.0))))
-    b01 = int(np.sum((va == 0) & (vb == 1))) if binary else 0
-    b10 = int(np.sum((va == 1) & (vb == 0))) if binary else 0
-    if binary:
-        p, test = mcnemar_exact(b01, b10), "mcnemar_exact"
+        p = 1.0
     else:
-        p, test = sign_flip_p(diff, seed=seed), "sign_flip_permutation"
-    clean = lambda x: None if x is None or math.isnan(x) else x  # noqa: E731
-    return PairedDelta(metric, n, float(va.mean()), float(vb.mean()), clean(delta), clean(lo), clean(hi), p, test, b01, b10)
+        test = SignFlip(diff, seed, resamples)
+        span = float(diff.max() - diff.min()) or abs(delta) or 1.0
+        lo, hi = test.ci(confidence, float(diff.min()) - span, float(diff.max()) + span)
+        p = test.p(0.0)
+    return PairedDelta(metric, n, float(va.mean()), float(vb.mean()), delta, lo, hi, p, "sign_flip_permutation",
+                       ci_method="permutation_inverted", sd_a=sd_a)
+
+
+__all__ = ["PairedDelta", "paired_delta", "pair_values", "mcnemar_exact", "mcnemar_ci", "sign_flip_p", "SignFlip"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -309,3 +310,24 @@ def test_task_level_metric_compares_metrics_json_and_rejects_alpha(gate, tmp_pat
     alpha = _rules(tmp_path, "gates:\n  - {task: c, metric: kappa, max_decrease: 0.1, alpha: 0.05}\n")
     r = gate("--baseline", str(a), "--candidate", str(b), "--rules", str(alpha))
     assert r.returncode == 2 and "no per-sample values, so alpha cannot be tested" in r.stderr
+
+
+def test_gate_and_drift_print_the_same_paired_numbers(gate, runs, tmp_path) -> None:
+    """One paired comparison: the delta, CI and p of gate's table equal drift's on the same two runs."""
+    rules = _rules(tmp_path, "gates:\n  - {task: hr, metric: harmful_rate, max_increase: 0.02, alpha: 0.05}\n"
+                             "  - {task: hr, metric: refusal_rate, max_decrease: 0.5}\n")
+    g = _gate(gate, runs, rules, "base", "noisy")
+    d = run_main("drift", str(runs["base"]), str(runs["noisy"]), "--output", str(tmp_path / "drift"), "--run-id", "d")
+    assert d.returncode == 0, d.stderr
+    drift_rows = {line.split("\t")[1]: line.split("\t") for line in d.stdout.splitlines()[1:] if line.startswith("hr\t")}
+    for metric in ("harmful_rate", "refusal_rate"):
+        row = next(line for line in g.stdout.splitlines() if line.startswith(f"| hr/{metric} |"))
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        _, _, base, cand, delta_ci, p, n = cells[:7]
+        drow = drift_rows[metric]
+        assert (base, cand, delta_ci, p, n) == (drow[2], drow[3], drow[4], drow[5], drow[6])
+    res = check_rule(load_rules(rules)[0], RunView.load(runs["base"], "b"), RunView.load(runs["noisy"], "c"))
+    drift = json.loads((tmp_path / "drift" / "d" / "drift.json").read_text())["tasks"]["hr"]["metrics"]["harmful_rate"]
+    assert {k: drift[k] for k in ("delta", "ci_low", "ci_high", "p_value", "test", "n")} == \
+        {k: getattr(res.paired, k) for k in ("delta", "ci_low", "ci_high", "p_value", "test", "n")}
+    assert (res.paired.p_value < 0.05) == (res.paired.ci_low > 0 or res.paired.ci_high < 0)

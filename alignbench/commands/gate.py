@@ -22,7 +22,7 @@ class GateCommand:
         p.add_argument("--candidate", required=True, help="run folder of the model being checked")
         p.add_argument("--rules", required=True, help="gates YAML (gates: [{task, metric, max, min, max_increase, max_decrease, alpha}])")
         p.add_argument("--junit", help="also write JUnit XML (one test case per gate) to this file")
-        p.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap / permutation test")
+        p.add_argument("--seed", type=int, default=0, help="seed of the paired permutation test (non-binary metrics)")
 
     def run(self, args: argparse.Namespace) -> int:
         started = time.time()

@@ -1,8 +1,8 @@
 """Compare two runs sample by sample: base (A) vs tuned (B).
 
-For each task in both runs and each per-sample metric in both: the paired delta B - A with a
-bootstrap CI and a McNemar exact p (binary metrics) or sign-flip permutation p (others), overall
-and per category (``alignbench.paired.paired_delta``). For binary metrics, the flips: samples that
+For each task in both runs and each per-sample metric in both: the paired delta B - A with its CI
+and p, overall and per category, from ``alignbench.paired.paired_delta`` (McNemar exact for binary
+metrics, a paired permutation test for others; the CI inverts the test), as ``alignbench gate`` does. For binary metrics, the flips: samples that
 went 0 -> 1 or 1 -> 0 (for refusal metrics: complied -> refused / refused -> complied), with the
 prompt and both responses. Task-level metrics that are not means of per-sample values (flip rates,
 correlations) are compared unpaired: delta with a MOVER CI (Zou & Donner 2008) built from the two

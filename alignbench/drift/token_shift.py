@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from alignbench.errors import UsageError
-from alignbench.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE, metric_value
+from alignbench.stats import metric_value, percentile, resample_indices
 from alignbench.types import GenerationParams, GenerationRequest, LoglikelihoodRequest, Prompt, prompt_text
 
 MARGINAL_MAX_RANK = 3  # ranks 2..3 are marginal, above are shifted
@@ -77,11 +77,8 @@ def _pooled(num: np.ndarray, den: np.ndarray, seed: int) -> dict[str, Any]:
         return metric_value(float("nan"), None, None, None, 0)
     value = float(num.sum() / den.sum())
     if len(den) > 1:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(den), size=(BOOTSTRAP_RESAMPLES, len(den)))
-        boots = num[idx].sum(axis=1) / den[idx].sum(axis=1)
-        alpha = (1 - CONFIDENCE) / 2
-        lo, hi = float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+        idx = resample_indices(len(den), seed)
+        lo, hi = percentile(num[idx].sum(axis=1) / den[idx].sum(axis=1))
     else:
         lo = hi = value
     return metric_value(value, None, lo, hi, n)
