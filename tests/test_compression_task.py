@@ -111,11 +111,12 @@ def test_dataset_shape() -> None:
         assert r["reference"] and r["category"] == f"c={r['level']}"
     words = {lv: [count_words(r["prompt"]) for r in rows if r["level"] == lv] for lv in LEVELS}
     mean = {lv: sum(w) / len(w) for lv, w in words.items()}
-    assert 120 <= mean[0.0] <= 150 and max(words[1.0]) <= 5  # full ~135 words, compressed ~2 words
-    assert mean[0.0] > mean[0.25] > mean[0.5] > mean[0.75] > mean[1.0]  # c grows = fewer words
-    for c in concepts:  # same concept, shorter prompt at every step
+    # CDCT's direction: c=0.0 the most compressed (~2 words), c=1.0 the full prompt (~135 words)
+    assert 120 <= mean[1.0] <= 150 and max(words[0.0]) <= 5
+    assert mean[0.0] < mean[0.25] < mean[0.5] < mean[0.75] < mean[1.0]  # c grows = more words
+    for c in concepts:  # same concept, longer prompt at every step
         per = [count_words(r["prompt"]) for lv in LEVELS for r in rows if r["concept"] == c and r["level"] == lv]
-        assert per == sorted(per, reverse=True), c
+        assert per == sorted(per), c
     assert any(x["type"] == "judge" for r in rows for x in r["constraints"])  # something for the jury
 
 
@@ -199,14 +200,19 @@ def test_end_to_end_replay_levels_and_pearson(tmp_path: Path) -> None:
     assert metrics["constraint_compliance_strict@0.0"]["value"] == 1.0
     assert metrics["constraint_compliance_strict@1.0"]["value"] == 1.0
     assert metrics["constraint_compliance_strict@0.5"]["value"] == 0.0
-    cc = [r["metrics"]["constraint_compliance"] for r in records]
-    sa = [r["metrics"]["semantic_accuracy"] for r in records]
+    # CDCT's correlation: CC vs SA at c=0.5, one point per concept (here on the rule checks and rougeL)
+    mid = sorted((r for r in records if r["meta"]["level"] == 0.5), key=lambda r: r["meta"]["concept"])
+    cc = [r["metrics"]["constraint_compliance"] for r in mid]
+    sa = [r["metrics"]["semantic_accuracy"] for r in mid]
     ref = pearsonr(cc, sa)
-    assert metrics["cc_sa_pearson_r"]["value"] == pytest.approx(ref.statistic, abs=1e-12)
-    assert metrics["cc_sa_pearson_p"]["value"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert metrics["cc_sa_pearson_r_rules"]["value"] == pytest.approx(ref.statistic, abs=1e-12)
+    assert metrics["cc_sa_pearson_p_rules"]["value"] == pytest.approx(ref.pvalue, rel=1e-9)
     ci = ref.confidence_interval(0.95)
-    assert (metrics["cc_sa_pearson_r"]["ci_low"], metrics["cc_sa_pearson_r"]["ci_high"]) == pytest.approx((ci.low, ci.high))
-    assert metrics["cc_sa_pearson_r"]["n"] == len(rows)
+    assert (metrics["cc_sa_pearson_r_rules"]["ci_low"], metrics["cc_sa_pearson_r_rules"]["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert metrics["cc_sa_pearson_r_rules"]["n"] == 12
+    # every concept complies fully at c=0.0 and 1.0 and breaks a rule at 0.5: a U for all 12 concepts
+    assert metrics["u_curve_prevalence_rules"] == {"value": 1.0, "stderr": None, "ci_low": None, "ci_high": None, "n": 12}
+    assert "cc_sa_pearson_r" not in metrics and "u_curve_prevalence" not in metrics  # the jury did not run
     # rougeL against the reference: the reference itself scores 1
     assert metrics["semantic_accuracy@0.25"]["value"] == pytest.approx(1.0)
     assert "jury_fleiss_kappa" not in metrics
@@ -245,11 +251,12 @@ def test_scorer_combines_rules_and_jury() -> None:
 
 def test_pearson_undefined_is_null() -> None:
     s = CompressionScorer(semantic_judge="rougeL")
-    recs = [{"task": "t", "sample_id": str(i), "meta": {"level": 0.0}, "metrics": {"constraint_compliance": 1.0, "semantic_accuracy": 0.1 * i}}
-            for i in range(4)]
+    recs = [{"task": "t", "sample_id": str(i), "meta": {"level": 0.5, "concept": str(i)},
+             "metrics": {"constraint_compliance": 1.0, "semantic_accuracy": 0.1 * i}} for i in range(4)]
     out = s.aggregate(recs)
-    assert out["cc_sa_pearson_r"]["value"] is None and out["cc_sa_pearson_r"]["n"] == 4
-    assert out["constraint_compliance@0.0"]["value"] == 1.0
+    assert out["cc_sa_pearson_r_rules"]["value"] is None and out["cc_sa_pearson_r_rules"]["n"] == 4
+    assert out["u_curve_prevalence_rules"]["value"] is None and out["u_curve_prevalence_rules"]["n"] == 0
+    assert out["constraint_compliance@0.5"]["value"] == 1.0
 
 
 @pytest.mark.slow
@@ -259,7 +266,7 @@ def test_bundled_compression_task_with_cosine(tmp_path: Path, cli) -> None:
     m = json.loads(res.stdout)["compression"]
     for lv in LEVELS:
         assert m[f"constraint_compliance@{lv}"]["n"] == 12 and m[f"semantic_accuracy@{lv}"]["n"] == 12
-    assert -1.0 <= m["semantic_accuracy"]["value"] <= 1.0 and not math.isnan(m["cc_sa_pearson_r"]["value"])
+    assert -1.0 <= m["semantic_accuracy"]["value"] <= 1.0 and not math.isnan(m["cc_sa_pearson_r_rules"]["value"])
 
 
 def test_jury_fleiss_kappa_from_raw_verdicts() -> None:

@@ -1,6 +1,6 @@
 """Compression-task rows: check each row's level and constraints before any model runs.
 
-Rows hold ``level`` (a number in [0, 1]: the share of the full instruction compressed away) and
+Rows hold ``level`` (a number in [0, 1], as CDCT: 0 = the most compressed prompt, 1 = the full one) and
 ``constraints`` (a list of constraint objects, see ``alignbench.judges.constraints``; a JSON string
 of one is accepted for csv files). A malformed constraint is a one-line error naming the record,
 not a judge error on every sample later. The YAML's column mapping then applies as usual.
