@@ -26,12 +26,14 @@ from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, judge_version_hash
 from alignbench.provenance import scrub, scrub_argv, versions, git_commit
+from alignbench.drift.urial import STOP as URIAL_STOP
+from alignbench.drift.urial import load_urial
 from alignbench.registry import backends, scorers
 from alignbench.run_dir import RunDir
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
 from alignbench.tasks.data import load_samples_for, resolve_data_paths
-from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, LoglikelihoodRequest, Prompt, Sample
+from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, LoglikelihoodRequest, Prompt, Sample, prompt_text
 
 
 @dataclass
@@ -55,6 +57,7 @@ class EvalConfig:
     shard: tuple[int, int] | None = None
     data_files: dict[str, str] = field(default_factory=dict)
     reference_run: str | None = None  # run folder of the unaligned model (honesty scorer's known/unknown)
+    urial: str | None = None  # "urial" | "urial:NAME": URIAL in-context alignment (alignbench.drift.urial)
     command: list[str] = field(default_factory=list)
 
 
@@ -173,6 +176,7 @@ class Evaluator:
         self.cfg = cfg
         self._backend = backend
         self._cache_fallback = cache_fallback  # a cache file only read from (a shard reads the main cache)
+        self._urial = load_urial(cfg.urial) if cfg.urial else None
 
     # run folder ---------------------------------------------------------------------------------
     def _open_run_dir(self) -> RunDir:
@@ -291,6 +295,12 @@ class Evaluator:
             bar.update(len(batch))
         bar.close()
 
+    def _prompt(self, p: PreparedTask, s: Sample, chat: bool | None = None) -> Prompt:
+        """The prompt as sent; with URIAL, the task's prompt as plain text inside the URIAL prompt."""
+        if self._urial:
+            return self._urial.wrap(prompt_text(build_prompt(p.cfg, s, "", chat=False)))
+        return build_prompt(p.cfg, s, self.cfg.system_prompt, chat=chat)
+
     def _record(self, p: PreparedTask, s: Sample, prompt: Prompt) -> dict[str, Any]:
         return {"task": p.cfg.name, "sample_id": s.id, "category": s.category, "prompt": prompt, "response": None,
                 "references": s.references, "target": s.target, "meta": s.meta, "judgments": {}, "metrics": {},
@@ -301,15 +311,16 @@ class Evaluator:
         params = GenerationParams(
             max_new_tokens=self.cfg.max_new_tokens or g.max_new_tokens,
             temperature=g.temperature if self.cfg.temperature is None else self.cfg.temperature,
-            top_p=g.top_p, stop=tuple(g.stop), seed=self.cfg.seed,
+            top_p=g.top_p, stop=tuple(g.stop) + (URIAL_STOP if self._urial else ()), seed=self.cfg.seed,
         )
-        prompts = [build_prompt(p.cfg, s, self.cfg.system_prompt) for s in batch]
+        prompts = [self._prompt(p, s) for s in batch]
         gens = model.generate([GenerationRequest(prompt=pr, params=sample_params(params, s, p.cfg.name), task=p.cfg.name, sample_id=s.id)
                                for s, pr in zip(batch, prompts)])
         records = []
         for s, pr, gen in zip(batch, prompts, gens):
             rec = self._record(p, s, pr)
-            rec.update(response=gen.text, cached=gen.cached, latency_s=round(gen.latency_s, 4))
+            text = self._urial.clean(gen.text) if self._urial else gen.text
+            rec.update(response=text, cached=gen.cached, latency_s=round(gen.latency_s, 4))
             records.append(rec)
         return records
 
@@ -320,7 +331,7 @@ class Evaluator:
         for s in batch:
             if not s.choices:
                 raise UsageError(f"task {p.cfg.name!r}: sample {s.id!r} has no choices (multiple_choice task)")
-            ctx = str(build_prompt(p.cfg, s, self.cfg.system_prompt, chat=False))
+            ctx = str(self._prompt(p, s, chat=False))
             contexts.append(ctx)
             reqs += [LoglikelihoodRequest(context=ctx, continuation=" " + c) for c in s.choices]
         t0 = time.time()

@@ -25,7 +25,7 @@ from alignbench.scorers.base import aggregate_records, build_scorer, canonical_o
 # EvalConfig fields that change what a run computes; the others (shard, output, run_id, cache,
 # concurrency, batch size, resume, command) do not.
 SAME_CONFIG = ("model", "model_args", "tasks", "judges", "limit", "seed", "max_new_tokens", "temperature",
-               "system_prompt", "data_files", "reference_run")
+               "system_prompt", "data_files", "reference_run", "urial")
 
 
 def _shard_of(info: dict[str, Any], path: Path) -> tuple[int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -325,54 +326,77 @@ def _direct(model_dir: Path, ctx: str, cont: str):
     return cont_ids, torch.log_softmax(logits[len(ctx_ids) - 1:len(whole) - 1].double(), dim=-1)
 
 
+def _topk_kl(lp_b, lp_t, saved: int = 30) -> float:
+    """The authors' KL written out: softmax over each model's 30 largest logits, KL(base || tuned) on the shared tokens."""
+    import torch
+
+    def top(lp):
+        vals, idx = torch.topk(lp, saved)
+        w = torch.softmax(vals, dim=-1)
+        return {int(i): float(x) for i, x in zip(idx, w)}
+
+    wb, wt = top(lp_b), top(lp_t)
+    return sum(wb[i] * math.log(wb[i] / wt[i]) for i in set(wb) & set(wt))
+
+
 def test_token_shift_ranks_and_kl_equal_torch(tiny_pair: tuple[Path, Path]) -> None:
     from alignbench.backends.hf import HFBackend
-    from alignbench.drift.token_shift import ShiftItem, token_shift_profile
+    from alignbench.drift.token_shift import ShiftItem, base_query_context, token_shift_profile
+    from alignbench.types import prompt_text
 
     base_dir, tuned_dir = tiny_pair
     base, tuned = HFBackend(str(base_dir), device="cpu"), HFBackend(str(tuned_dir), device="cpu")
     items = [ShiftItem("t", str(i), p) for i, p in enumerate(CHAT)]
     prof = token_shift_profile(base, tuned, items, max_new_tokens=12)
-    assert prof["n_samples"] == len(CHAT) and prof["n_positions"] > 0
+    assert prof["n_samples"] + len(prof["skipped_tokenization"]) == len(CHAT) and prof["n_positions"] > 0
     n_un = n_marg = n_shift = 0
-    kls = []
+    kls, fulls = [], []
     shifted_tokens: Counter[str] = Counter()
-    for s, it in zip(prof["samples"], items):
-        ctx = tuned.render_prompt(it.prompt)[0]
-        ids, lp_t = _direct(tuned_dir, ctx, s["response"])
-        ids_b, lp_b = _direct(base_dir, ctx, s["response"])
+    by_id = {it.sample_id: it for it in items}
+    for s in prof["samples"]:
+        it = by_id[s["sample_id"]]
+        # the tuned model on its own rendered prompt, the base model on the authors' query wrapper
+        ids, lp_t = _direct(tuned_dir, tuned.render_prompt(it.prompt)[0], s["response"])
+        ids_b, lp_b = _direct(base_dir, base_query_context(prompt_text(it.prompt)), s["response"])
         assert ids == ids_b and s["n_tokens"] == len(ids)
         greedy = [i for i in range(len(ids)) if int(lp_t[i].argmax()) == ids[i]]
         assert s["positions"] == greedy  # positions the tuned model chose greedily
         rank = [int((lp_b[i] > lp_b[i, ids[i]]).sum()) + 1 for i in greedy]
-        kl = [float((lp_t[i].exp() * (lp_t[i] - lp_b[i])).sum()) for i in greedy]
+        kl = [_topk_kl(lp_b[i], lp_t[i]) for i in greedy]
+        full = [float((lp_t[i].exp() * (lp_t[i] - lp_b[i])).sum()) for i in greedy]
         assert s["base_rank"] == rank
-        assert s["kl"] == pytest.approx(kl, rel=1e-4, abs=1e-6)
+        assert s["kl"] == pytest.approx(kl, rel=1e-4, abs=1e-6) and s["kl_full"] == pytest.approx(full, rel=1e-4, abs=1e-6)
         n_un += sum(r == 1 for r in rank)
         n_marg += sum(2 <= r <= 3 for r in rank)
         n_shift += sum(r > 3 for r in rank)
         shifted_tokens.update(tuned.tokenizer.decode([ids[i]]) for i, r in zip(greedy, rank) if r > 3)
         kls += kl
+        fulls += full
     n = prof["n_positions"]
     assert n == n_un + n_marg + n_shift == len(kls)
     assert prof["unshifted"]["value"] == pytest.approx(n_un / n) and prof["shifted"]["value"] == pytest.approx(n_shift / n)
     assert prof["marginal"]["value"] == pytest.approx(n_marg / n)
     assert prof["kl_mean"]["value"] == pytest.approx(np.mean(kls), rel=1e-4)
+    assert prof["kl_full_mean"]["value"] == pytest.approx(np.mean(fulls), rel=1e-4)
+    assert sum(r["n"] for r in prof["by_position"]) == n and prof["by_position"][0]["position"] == 0
     top = [(t["token"], t["count"]) for t in prof["top_shifted_tokens"]]
     assert sorted(top, key=lambda x: -x[1]) == top and len(top) == min(20, len(shifted_tokens))
     assert all(shifted_tokens[tok] == c for tok, c in top) and sorted(shifted_tokens.values(), reverse=True)[:len(top)] == [c for _, c in top]
-    assert prof["kl_mean"]["value"] > 0 and n_shift > 0  # two different random models do differ
+    assert prof["kl_full_mean"]["value"] > 0 and n_shift > 0  # two different random models do differ
 
 
 def test_token_shift_model_against_itself(tiny_pair: tuple[Path, Path]) -> None:
+    """Same weights, different conditioning (chat template vs the authors' query wrapper): the profile is
+    well formed: its per-position rows add up to the pooled positions."""
     from alignbench.backends.hf import HFBackend
     from alignbench.drift.token_shift import ShiftItem, token_shift_profile
 
     m = HFBackend(str(tiny_pair[0]), device="cpu")
     prof = token_shift_profile(m, m, [ShiftItem("t", str(i), p) for i, p in enumerate(CHAT)], max_new_tokens=12)
-    assert prof["n_positions"] > 0
-    assert prof["unshifted"]["value"] == 1.0 and prof["marginal"]["value"] == 0.0 and prof["shifted"]["value"] == 0.0
-    assert abs(prof["kl_mean"]["value"]) < 1e-6 and prof["top_shifted_tokens"] == []
+    rows = prof["by_position"]
+    assert prof["n_positions"] == sum(r["n"] for r in rows) > 0 and all(r["n"] <= prof["n_samples"] for r in rows)
+    shares = prof["unshifted"]["value"] + prof["marginal"]["value"] + prof["shifted"]["value"]
+    assert shares == pytest.approx(1.0) and prof["kl_full_mean"]["value"] >= 0
 
 
 def test_token_shift_needs_full_distributions() -> None:

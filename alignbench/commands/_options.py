@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from alignbench.backends.base import parse_model_args
+from alignbench.drift.urial import is_urial
 from alignbench.errors import UsageError
 from alignbench.evaluate import EvalConfig
 
@@ -58,7 +59,8 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight for server backends")
     p.add_argument("--max-new-tokens", type=positive_int, help="override the tasks' generation length")
     p.add_argument("--temperature", type=float, help="override the tasks' sampling temperature")
-    p.add_argument("--system-prompt", help="system prompt TEXT, or @FILE to read it from a file")
+    p.add_argument("--system-prompt", help="system prompt TEXT, @FILE to read it from a file, or urial / urial:NAME "
+                                           "(a base model aligned in context with URIAL's prompt)")
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", help="generation cache file (default: ~/.cache/alignbench/cache.sqlite)")
     cache.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
@@ -104,7 +106,8 @@ def eval_config(args: argparse.Namespace, model: str, argv: list[str] | None = N
         concurrency=args.concurrency,
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
-        system_prompt=read_system_prompt(args.system_prompt),
+        system_prompt=None if is_urial(args.system_prompt) else read_system_prompt(args.system_prompt),
+        urial=args.system_prompt if is_urial(args.system_prompt) else None,
         cache=args.cache,
         no_cache=args.no_cache,
         resume=args.resume,

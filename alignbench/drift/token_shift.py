@@ -1,14 +1,21 @@
 """Token-distribution shift between a base model and its tuned version (URIAL, Lin et al. 2023).
 
-The tuned model answers each prompt greedily; every token of that answer is then scored under both
-models with the same context (the prompt as the tuned model renders it, plus the answer so far):
+As the authors' analysis (Re-Align/AlignTDS, ``src/logit_analysis.py`` and ``src/compute_dist_diff.py``,
+commit 178a262): the tuned model answers each prompt greedily; every token of that answer is then
+scored under both models, the tuned model on its own input (the prompt as it renders it, chat
+template included) and the base model on the authors' query wrapper
+(``# Query: \n ```{query}``` \n\n \n# Answer: \n ```````, their ``--enable_template``), each
+plus the answer so far:
 
 * the token's rank in the base model's distribution: rank 1 = *unshifted* (the base model would
   have picked it too), 2-3 = *marginal*, > 3 = *shifted*;
-* KL(tuned || base) of the two next-token distributions at that position (nats).
+* ``kl``: their KL, KL(base || tuned) over the tokens in both models' top 30 (the logits they
+  save), each model's top 30 renormalised by a softmax over those 30 logits (nats);
+* ``kl_full``: alignbench's own, KL(tuned || base) over the whole vocabulary.
 
-The profile pools positions over samples (shares and mean KL, with bootstrap CIs over samples) and
-lists the most frequently shifted tokens. Scores come from the backends' ``continuation_logprobs``
+The profile pools positions over samples (shares, ``kl_mean`` and ``kl_full_mean``, with bootstrap
+CIs over samples), gives the same per answer position (``by_position``, ``kl_by_position``: the
+authors find shifts concentrated in the early positions) and lists the most frequently shifted tokens. Scores come from the backends' ``continuation_logprobs``
 (the ``hf`` backend), which re-tokenises the answer text; a position whose token is not the tuned
 model's own top choice there (a re-tokenisation artefact, e.g. bytes split differently) was not
 chosen greedily by the tuned model, so it is left out and counted in ``n_excluded_positions``.
@@ -29,6 +36,30 @@ from alignbench.stats import metric_value, percentile, resample_indices
 from alignbench.types import GenerationParams, GenerationRequest, LoglikelihoodRequest, Prompt, prompt_text
 
 MARGINAL_MAX_RANK = 3  # ranks 2..3 are marginal, above are shifted
+SAVED_TOP_K = 30  # logit_analysis.py --top_k default: the logits kept per position
+KL_TOP_K = 50  # compute_dist_diff.py "KL" (top_k=50, i.e. every saved token)
+
+
+def base_query_context(query: str) -> str:
+    """The authors' wrapper of the raw query for the base model (logit_analysis.py, --enable_template)."""
+    return f"# Query: \n ```{query}``` \n\n \n# Answer: \n ```"
+
+
+def topk_kl(base_row: np.ndarray, tuned_row: np.ndarray, saved: int = SAVED_TOP_K, top_k: int = KL_TOP_K) -> float:
+    """compute_dist_diff.py's KL: sum over tokens in both top-k lists of w_base * log(w_base / w_tuned),
+    each w a softmax over that model's ``saved`` largest logits (log-probs differ from logits by a constant)."""
+
+    def top(row: np.ndarray) -> tuple[list[int], dict[int, float]]:
+        idx = np.argsort(-row, kind="stable")[:saved]
+        lp = row[idx].astype(np.float64)
+        w = np.exp(lp - lp.max())
+        w = w / w.sum()
+        return [int(i) for i in idx[:top_k]], {int(i): float(x) for i, x in zip(idx, w)}
+
+    ids_b, w_b = top(base_row)
+    ids_t, w_t = top(tuned_row)
+    both = set(ids_b) & set(ids_t)
+    return float(sum(w_b[i] * np.log(w_b[i] / w_t[i]) for i in both if w_b[i] > 0 and w_t[i] > 0))
 
 
 @dataclass
@@ -60,12 +91,13 @@ def sample_profile(tuned_lp: Any, base_lp: Any) -> dict[str, Any]:
         raise UsageError("token-shift: the answer holds token ids outside the base model's vocabulary")
     greedy = tuned_lp.ranks() == 0
     base_rank = base_lp.ranks(ids) + 1
-    kl = tuned_lp.kl(base_lp)
+    kl_full = tuned_lp.kl(base_lp)
     keep = np.flatnonzero(greedy)
     tokens = list(tuned_lp.tokens) if tuned_lp.tokens else [str(int(t)) for t in ids]
+    kl = [topk_kl(base_lp.logprobs[i, :v], tuned_lp.logprobs[i, :v]) for i in keep]
     return {"n_tokens": int(len(ids)), "positions": [int(i) for i in keep], "tokens": [tokens[i] for i in keep],
             "token_ids": [int(ids[i]) for i in keep], "base_rank": [int(base_rank[i]) for i in keep],
-            "kl": [float(kl[i]) for i in keep]}
+            "kl": kl, "kl_full": [float(kl_full[i]) for i in keep]}
 
 
 def _pooled(num: np.ndarray, den: np.ndarray, seed: int) -> dict[str, Any]:
@@ -99,9 +131,27 @@ def summarize_profile(samples: list[dict[str, Any]], seed: int = 0, top_k: int =
         "marginal": _pooled(count(lambda r: (r >= 2) & (r <= MARGINAL_MAX_RANK)), n, seed),
         "shifted": _pooled(count(lambda r: r > MARGINAL_MAX_RANK), n, seed),
         "kl_mean": _pooled(np.array([float(np.sum(s["kl"])) for s in samples]), n, seed),
+        "kl_full_mean": _pooled(np.array([float(np.sum(s.get("kl_full", []))) for s in samples]), n, seed),
         "top_shifted_tokens": [{"token": t, "count": c, "share_of_shifted": c / total_shifted}
                                for t, c in shifted_tokens.most_common(top_k)],
+        **by_position(samples),
     }
+
+
+def by_position(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per answer position (0 = first token): how many samples reach it, the rank-bin shares and the mean KLs."""
+    acc: dict[int, list[tuple[int, float, float]]] = {}
+    for s in samples:
+        for pos, r, kl, full in zip(s["positions"], s["base_rank"], s["kl"], s.get("kl_full") or [float("nan")] * len(s["kl"])):
+            acc.setdefault(int(pos), []).append((int(r), float(kl), float(full)))
+    rows = []
+    for pos in sorted(acc):
+        v = acc[pos]
+        rows.append({"position": pos, "n": len(v), "unshifted": sum(r == 1 for r, _, _ in v) / len(v),
+                     "marginal": sum(2 <= r <= MARGINAL_MAX_RANK for r, _, _ in v) / len(v),
+                     "shifted": sum(r > MARGINAL_MAX_RANK for r, _, _ in v) / len(v),
+                     "kl_mean": sum(k for _, k, _ in v) / len(v), "kl_full_mean": sum(f for _, _, f in v) / len(v)})
+    return {"by_position": rows, "kl_by_position": [r["kl_mean"] for r in rows]}
 
 
 def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_tokens: int = 64, seed: int = 0,
@@ -114,6 +164,7 @@ def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_t
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     samples: list[dict[str, Any]] = []
     skipped: list[str] = []
+    split: list[str] = []
     for start in range(0, len(items), batch_size):
         batch = items[start:start + batch_size]
         gens = tuned.generate([GenerationRequest(prompt=it.prompt, params=params, task=it.task, sample_id=it.sample_id) for it in batch])
@@ -121,12 +172,19 @@ def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_t
         skipped += [f"{it.task}/{it.sample_id}" for it, g in zip(batch, gens) if not g.text.strip()]
         if not todo:
             continue
-        reqs = [LoglikelihoodRequest(context=render_context(tuned, it.prompt), continuation=text) for it, text in todo]
-        for (it, text), t_lp, b_lp in zip(todo, tuned.continuation_logprobs(reqs), base.continuation_logprobs(reqs)):
+        t_reqs = [LoglikelihoodRequest(context=render_context(tuned, it.prompt), continuation=text) for it, text in todo]
+        b_reqs = [LoglikelihoodRequest(context=base_query_context(prompt_text(it.prompt)), continuation=text) for it, text in todo]
+        for (it, text), t_lp, b_lp in zip(todo, tuned.continuation_logprobs(t_reqs), base.continuation_logprobs(b_reqs)):
+            if len(t_lp.token_ids) != len(b_lp.token_ids) or not np.array_equal(t_lp.token_ids, b_lp.token_ids):
+                split.append(f"{it.task}/{it.sample_id}")  # the answer tokenised differently after the two contexts
+                continue
             samples.append({"task": it.task, "sample_id": it.sample_id, "response": text, **sample_profile(t_lp, b_lp)})
+    if split and not samples:
+        raise UsageError("token-shift: the base and tuned models tokenise the answers differently; they must share a tokenizer")
     out = {"base": _name(base), "tuned": _name(tuned), "max_new_tokens": max_new_tokens,
            "rank_bins": {"unshifted": "base rank 1", "marginal": f"base rank 2-{MARGINAL_MAX_RANK}", "shifted": f"base rank > {MARGINAL_MAX_RANK}"},
-           **summarize_profile(samples, seed=seed, top_k=top_k), "skipped_empty": skipped}
+           **summarize_profile(samples, seed=seed, top_k=top_k), "skipped_empty": skipped,
+           "skipped_tokenization": split, "base_context": "authors' query wrapper", "kl": "top-30 KL(base || tuned)"}
     out["by_task"] = {t: summarize_profile([s for s in samples if s["task"] == t], seed=seed, top_k=top_k)
                       for t in dict.fromkeys(s["task"] for s in samples)}
     out["samples"] = samples
