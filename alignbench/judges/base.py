@@ -18,6 +18,7 @@ class Judge(ABC):
 
     kind: ClassVar[str]
     needs_references: ClassVar[bool] = False
+    labels: tuple[str, ...] = ()  # every label the judge can give (empty: not fixed in advance, e.g. an LLM's verdict words)
     batch_size: int = 32
 
     def __init__(self, name: str | None = None, **params: Any) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 from alignbench.config import JudgeConfig, load_config, load_named_configs
 from alignbench.errors import UsageError
 from alignbench.judges.base import Judge
+from alignbench.judges.learned import is_judge_folder
 from alignbench.paths import judge_dirs
 from alignbench.registry import did_you_mean, judge_kinds
+from alignbench.validity import register_folder
 
 
 class JudgeCatalog:
@@ -23,6 +25,10 @@ class JudgeCatalog:
             return self.judges[name]
         if name.endswith((".yaml", ".yml")) and Path(name).is_file():
             return load_config(JudgeConfig, name)
+        if is_judge_folder(name):  # a trained judge (alignbench judge-train)
+            folder = Path(name).expanduser().resolve()
+            register_folder(folder.name, folder)
+            return JudgeConfig(name=folder.name, kind="embedding_clf", params={"path": str(folder)}, source=str(folder / "weights.npz"))
         raise UsageError(f"unknown judge {name!r}{did_you_mean(name, list(self.judges))}")
 
     def build(self, name: str) -> Judge:

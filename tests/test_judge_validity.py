@@ -1,0 +1,69 @@
+"""Judge cards and the Rogan-Gladen correction of the rates a carded judge decides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from alignbench.validity import annotate, corrected_prevalence, find_card, rogan_gladen, wilson
+
+
+def test_wilson_equals_statsmodels() -> None:
+    for x, n in [(0, 10), (3, 10), (10, 10), (473, 570), (1, 1)]:
+        w = wilson(x, n)
+        lo, hi = proportion_confint(x, n, alpha=0.05, method="wilson")
+        assert (w["ci_low"], w["ci_high"]) == pytest.approx((lo, hi)) and w["value"] == x / n
+        assert w["ci_high"] > w["ci_low"]  # never zero-width, also at 0 and 1
+
+
+def test_rogan_gladen_by_hand() -> None:
+    # observed 30% positive, sensitivity 0.8, specificity 0.9: (0.3 + 0.9 - 1) / (0.8 + 0.9 - 1) = 0.2 / 0.7
+    assert rogan_gladen(0.3, 0.8, 0.9) == pytest.approx(0.2 / 0.7)
+    assert rogan_gladen(0.05, 0.8, 0.9) == 0.0  # below the false-positive floor: clipped
+    assert rogan_gladen(0.95, 0.8, 0.9) == 1.0
+    assert rogan_gladen(0.5, 0.5, 0.5) is None  # a judge no better than chance corrects nothing
+
+
+def test_corrected_ci_carries_the_uncertainty_of_sensitivity_and_specificity() -> None:
+    exact = corrected_prevalence(300, 1000, (8000, 10000), (9000, 10000))  # near-exact card
+    rough = corrected_prevalence(300, 1000, (8, 10), (9, 10))  # same rates from 10+10 labels
+    for c in (exact, rough):
+        assert c["value"] == pytest.approx(0.2 / 0.7) and c["ci_low"] < c["value"] < c["ci_high"]
+    assert (rough["ci_high"] - rough["ci_low"]) > 3 * (exact["ci_high"] - exact["ci_low"])
+    # with an almost perfect card the interval is that of the observed share, rescaled: (q +- 1.96 se) ... by hand
+    se = np.sqrt(0.3 * 0.7 / 1000) / 0.7
+    assert exact["ci_high"] - exact["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert corrected_prevalence(300, 1000, (8, 10), (9, 10)) == rough  # seeded: the same run gives the same interval
+    bad = corrected_prevalence(300, 1000, (5, 10), (5, 10))
+    assert bad["value"] is None and "chance" in bad["reason"]
+
+
+def card(tmp_path: Path, name: str = "myjudge") -> Path:
+    d = tmp_path / "judges" / "cards"
+    d.mkdir(parents=True)
+    c = {"judge": name, "kind": "refusal_xstest", "set": "xstest_human", "source": "x", "n": 200, "date": "2026-12-01",
+         "alignbench_version": "0.1.0", "binary": {"positive": "refusal", "accuracy": 0.85,
+         "sensitivity": wilson(80, 100), "specificity": wilson(90, 100)}}
+    (d / f"{name}.json").write_text(json.dumps(c))
+    return d.parent
+
+
+def test_annotate_adds_judge_validity_and_corrected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIGNBENCH_JUDGES_DIR", str(card(tmp_path)))
+    assert find_card("myjudge")[1]["set"] == "xstest_human" and find_card("nocard") is None
+    metrics = {"refusal_rate": {"value": 0.3, "stderr": 0.01, "ci_low": 0.27, "ci_high": 0.33, "n": 1000},
+               "compliance_rate": {"value": 0.7, "stderr": 0.01, "ci_low": 0.67, "ci_high": 0.73, "n": 1000},
+               "other": {"value": 0.5, "n": 10},
+               "by_category": {"a": {"refusal_rate": {"value": 0.3, "n": 1000}}}}
+    annotate(metrics, {"refusal_rate": ("myjudge", True), "compliance_rate": ("myjudge", False), "unknown": ("nocard", True)})
+    r, c = metrics["refusal_rate"], metrics["compliance_rate"]
+    assert r["judge"] == "myjudge" and r["judge_validity"]["set"] == "xstest_human"
+    assert r["judge_validity"]["sensitivity"]["value"] == 0.8 and r["judge_validity"]["specificity"]["x"] == 90
+    assert r["corrected"]["value"] == pytest.approx(0.2 / 0.7) and r["corrected"]["method"] == "rogan_gladen_mc"
+    assert c["corrected"]["value"] == pytest.approx(1 - 0.2 / 0.7)  # the complement, corrected with sens and spec swapped
+    assert metrics["by_category"]["a"]["refusal_rate"]["corrected"]["value"] == pytest.approx(0.2 / 0.7)
+    assert "judge" not in metrics["other"] and r["value"] == 0.3  # the observed value is kept as it was
