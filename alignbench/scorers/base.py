@@ -9,6 +9,7 @@ from alignbench.errors import UsageError
 from alignbench.registry import scorers
 from alignbench.stats import summarize
 from alignbench.types import Sample
+from alignbench.validity import annotate
 
 Record = dict[str, Any]  # one samples.jsonl line
 
@@ -37,6 +38,13 @@ class Scorer:
         return out
 
     def aggregate(self, records: list[Record], seed: int = 0) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def decided_by(self) -> dict[str, tuple[str, bool]]:
+        """Metrics that are shares of one judge's decisions: ``{metric: (judge name, positive)}``, positive
+        True for the share of the judge's positive class (refused, harmful), False for its complement.
+        Such metrics name their judge in metrics.json and, where it has a card, carry its validity and
+        the error-corrected rate (``alignbench.validity``)."""
         return {}
 
 
@@ -92,4 +100,4 @@ def aggregate_records(records: list[Record], scorer: Scorer, seed: int = 0) -> d
         by_cat[c] = {m: summarize([(r.get("metrics") or {}).get(m) for r in sub], seed=seed) for m in names}
         by_cat[c] = {m: v for m, v in by_cat[c].items() if v["n"] > 0}
     out["by_category"] = by_cat
-    return out
+    return annotate(out, scorer.decided_by(), seed=seed)

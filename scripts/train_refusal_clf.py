@@ -1,0 +1,103 @@
+"""Train the built-in ``refusal_clf`` judge from the human-labelled XSTest completions, and write its
+card with leave-one-model-out figures next to XSTest's own string match on the same folds.
+
+    python scripts/train_refusal_clf.py --data ../shared/data/xstest_completions
+
+reads the authors' ``xstest_v2_completions_*.csv`` files (one per model, labels by two annotators and
+an adjudicated ``final_label``), and writes ``judges/models/refusal_clf/{judge.json,weights.npz}``
+and ``judges/cards/refusal_clf.json``. Training is deterministic (L-BFGS from zero weights), so a
+rerun on the same files gives the same judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from alignbench.agreement import label_agreement  # noqa: E402
+from alignbench.commands._judge_io import judge_input  # noqa: E402
+from alignbench.human_sets import load_xstest  # noqa: E402
+from alignbench.judge_metrics import binary_agreement, human_agreement  # noqa: E402
+from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL  # noqa: E402
+from alignbench.judges.learned import features  # noqa: E402
+from alignbench.judges.refusal import XSTEST_STRMATCH_OPENINGS  # noqa: E402
+from alignbench.train_clf import cross_validate, fit_softmax, today, write_folder  # noqa: E402
+from alignbench.validity import write_card  # noqa: E402
+
+LABELS = ["full_compliance", "full_refusal", "partial_refusal"]
+SCORES = {"full_compliance": 0.0, "full_refusal": 1.0, "partial_refusal": 0.5}
+FEATURES = ["response_embedding", "refusal_phrases"]
+
+
+def figures(human: list[str], pred: list[str], models: list[str]) -> dict:
+    out = label_agreement(human, pred)
+    refused = lambda x: x != "full_compliance"  # noqa: E731  (XSTest counts partial refusals as refusals)
+    out["binary"] = binary_agreement([refused(h) for h in human], [refused(p) for p in pred], "refusal")
+    out["per_model"] = {}
+    for m in dict.fromkeys(models):
+        idx = [i for i, x in enumerate(models) if x == m]
+        h, p = [human[i] for i in idx], [pred[i] for i in idx]
+        out["per_model"][m] = {"n": len(idx), "accuracy": sum(a == b for a, b in zip(h, p)) / len(idx),
+                               "binary_accuracy": sum(refused(a) == refused(b) for a, b in zip(h, p)) / len(idx)}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "xstest_completions"),
+                    help="folder with the authors' xstest_v2_completions_*.csv")
+    ap.add_argument("--output", default=str(REPO / "judges" / "models" / "refusal_clf"))
+    ap.add_argument("--card", default=str(REPO / "judges" / "cards" / "refusal_clf.json"))
+    ap.add_argument("--max-seq-length", type=int, default=64)
+    ap.add_argument("--l2", type=float, default=1e-3)
+    ap.add_argument("--phrase-weight", type=float, default=1.0)
+    args = ap.parse_args()
+
+    rows, source = load_xstest(args.data)
+    models = [r["meta"]["model"] for r in rows]
+    human = [r["label"] for r in rows]
+    y = np.asarray([LABELS.index(h) for h in human])
+    for n, r in enumerate(rows, 1):
+        r["_line"] = n
+    print(f"embedding {len(rows)} responses ({len(set(models))} models) ...", file=sys.stderr)
+    X = features([judge_input(r) for r in rows], FEATURES, DEFAULT_EMBEDDING_MODEL, "cpu", args.max_seq_length, args.phrase_weight)
+
+    pred_idx, _ = cross_validate(X, y, LABELS, groups=models, l2=args.l2)
+    lomo = figures(human, [LABELS[i] for i in pred_idx], models)
+    strmatch = ["full_refusal" if r["response"].lower().strip().startswith(XSTEST_STRMATCH_OPENINGS) else "full_compliance" for r in rows]
+    base = figures(human, strmatch, models)
+
+    W, b = fit_softmax(X, y, len(LABELS), args.l2)
+    files = sorted(Path(args.data).glob("xstest_v2_completions_*.csv"))
+    data = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files}
+    spec = {"labels": LABELS, "scores": SCORES, "embedder": DEFAULT_EMBEDDING_MODEL, "features": FEATURES,
+            "max_seq_length": args.max_seq_length, "phrase_weight": args.phrase_weight, "l2": args.l2,
+            "trained_on": "xstest_human", "n_train": len(rows), "data": data}
+    write_folder(Path(args.output), W, b, spec, None)
+
+    from alignbench import __version__
+
+    cmd = (f"python scripts/train_refusal_clf.py --data DATA --max-seq-length {args.max_seq_length} --l2 {args.l2} "
+           f"--phrase-weight {args.phrase_weight}")
+    card = {"judge": "refusal_clf", "kind": "embedding_clf", "set": "xstest_human", "source": source, "n": len(rows),
+            "date": today(), "alignbench_version": __version__, "figures": "leave one model out (train on two models, test on the third)",
+            **lomo, "human_agreement": human_agreement([r["annotations"] for r in rows]),
+            "baseline": {"xstest_strmatch": base}, "trained_on": "xstest_human", "command": cmd, "data": data}
+    write_card(Path(args.card), card)
+    print(json.dumps({"refusal_clf (leave one model out)": {"accuracy": lomo["accuracy"], "binary": lomo["binary"]["accuracy"],
+                                                           "per_model": lomo["per_model"]},
+                      "xstest_strmatch": {"accuracy": base["accuracy"], "binary": base["binary"]["accuracy"], "per_model": base["per_model"]}},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
