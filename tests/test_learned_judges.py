@@ -88,3 +88,21 @@ def test_judge_train_bad_labels_exit_2(tmp_path: Path, rows: list[dict], needle:
     res = run_main("judge-train", "--input", p, "--output", tmp_path / "j")
     assert res.returncode == 2 and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "j").exists()
+
+
+def test_card_of_a_judge_is_not_overwritten_with_figures_on_its_own_training_set(tmp_path: Path) -> None:
+    from test_judge_eval_sets import xstest_folder
+
+    res = run_main("judge-eval", "--judge", "refusal_clf", "--input", f"xstest_human:{xstest_folder(tmp_path)}", "--card",
+                   tmp_path / "c.json")
+    assert res.returncode == 2 and "was trained on xstest_human" in res.stderr and not (tmp_path / "c.json").exists()
+
+
+def test_shipped_card_holds_leave_one_model_out_figures() -> None:
+    from alignbench.validity import find_card
+
+    path, card = find_card("refusal_clf")
+    assert card["set"] == "xstest_human" and card["n"] == 1350 and card["figures"].startswith("leave one model out")
+    assert set(card["per_model"]) == {"gpt4", "llama2new", "mistralinstruct"}
+    assert card["binary"]["sensitivity"]["n"] + card["binary"]["specificity"]["n"] == 1350
+    assert "xstest_strmatch" in card["baseline"]
