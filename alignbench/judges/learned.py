@@ -139,6 +139,9 @@ class EmbeddingClassifierJudge(Judge):
         self.embedder = self.spec.get("embedder", DEFAULT_EMBEDDING_MODEL)
         self.max_seq_length = int(self.spec.get("max_seq_length", 128))
         self.trained_on = self.spec.get("trained_on")
+        from alignbench.labelmap import decision_of
+
+        self.decides = decision_of(self.labels)  # "refusal" | "harm" | None, from what its labels say
         self.device = resolve_device(device)
 
     def probabilities(self, items: list[JudgeInput]) -> np.ndarray:
