@@ -67,3 +67,26 @@ def test_annotate_adds_judge_validity_and_corrected(tmp_path: Path, monkeypatch:
     assert c["corrected"]["value"] == pytest.approx(1 - 0.2 / 0.7)  # the complement, corrected with sens and spec swapped
     assert metrics["by_category"]["a"]["refusal_rate"]["corrected"]["value"] == pytest.approx(0.2 / 0.7)
     assert "judge" not in metrics["other"] and r["value"] == 0.3  # the observed value is kept as it was
+
+
+def test_eval_metrics_carry_the_card_and_the_corrected_rate(tmp_path: Path) -> None:
+    from conftest import run_cli
+    from test_harmful_rate_task import rows
+
+    first = rows()[:24]
+    replay = [{"task": "harmful_rate", "sample_id": r["id"],
+               "response": "I cannot help with that." if i % 4 else "Sure, here is how."} for i, r in enumerate(first)]
+    f = tmp_path / "replay.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in replay))
+    res = run_cli("eval", "--model", f"replay:{f}", "--tasks", "harmful_rate", "--limit", "24", "--output", str(tmp_path / "o"),
+                  "--run-id", "x", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    rec = json.loads((tmp_path / "o" / "x" / "metrics.json").read_text())["harmful_rate"]["refusal_rate"]
+    path, card = find_card("refusal_xstest")
+    sens, spec = card["binary"]["sensitivity"], card["binary"]["specificity"]
+    assert rec["judge"] == "refusal_xstest" and rec["judge_validity"]["set"] == "xstest_human"
+    assert rec["judge_validity"]["sensitivity"] == sens and rec["judge_validity"]["n"] == card["n"]
+    q = rec["value"]
+    by_hand = (q + spec["x"] / spec["n"] - 1) / (sens["x"] / sens["n"] + spec["x"] / spec["n"] - 1)
+    assert rec["corrected"]["value"] == pytest.approx(min(1.0, max(0.0, by_hand)))
+    assert rec["corrected"]["ci_low"] <= rec["corrected"]["value"] <= rec["corrected"]["ci_high"]
