@@ -7,5 +7,5 @@ DATA = {"alignbench._builtin.tasks": "tasks", "alignbench._builtin.judges": "jud
 setup(
     packages=find_packages(include=["alignbench", "alignbench.*"]) + list(DATA),
     package_dir=DATA,
-    package_data={name: ["**/*"] for name in DATA},
+    package_data={**{name: ["**/*"] for name in DATA}, "alignbench.report": ["assets/*"]},
 )

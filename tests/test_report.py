@@ -16,6 +16,7 @@ from runs_factory import make_run, rewrite_samples, write_task
 
 from alignbench.paired import paired_delta
 from alignbench.report import collect, write_report
+from alignbench.report.browser import asset, script_hash
 from alignbench.report.drift import drift_entries, flip_lists, token_shift_profiles
 from alignbench.report.jury import fleiss_kappa, jury_agreement_table
 from alignbench.report.levels import level_curve, parse_level
@@ -103,7 +104,14 @@ def test_html_report_is_self_contained_escaped_and_complete(runs, tmp_path, repo
     assert r.stdout == "" and f"report written to {out}" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # one file, nothing beside it
     html = out.read_text(encoding="utf-8")
-    assert "<script" not in html.lower()  # the model's script is text, and the report has none of its own
+    # the only scripts are the report's own: the browser's data (JSON, inert) and its code, allowed by hash in the CSP
+    assert re.findall(r"<script[^>]*>", html, re.I) == ['<script type="application/json" id="ab-data">', "<script>"]
+    data = html.split('id="ab-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and ">" not in data and "&" not in data and XSS not in data
+    code = html.rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    assert code == asset("browser.js")
+    assert f"script-src {script_hash(code)};" in html and "connect-src 'none'" in html
+    assert XSS not in html  # the model's script only appears escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt; here is how &amp; why" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//|file:)""", html) and "<link" not in html and "@import" not in html
     imgs = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"', html)
@@ -121,15 +129,16 @@ def test_html_report_is_self_contained_escaped_and_complete(runs, tmp_path, repo
             rec = m[metric]
             assert f"<td>{fmt_value(rec['value'], rec['ci_low'], rec['ci_high'], rec['n'])}</td>" in html
         rec = m["by_category"]["cyber"]["harmful_rate"]
-        assert fmt_value(rec["value"], rec["ci_low"], rec["ci_high"], rec["n"]) in html
+        assert f"<td>{fmt_value(rec['value'], rec['ci_low'], rec['ci_high'], digits=2)}</td>" in html  # wide breakdown table
     assert "<td>1 / 80</td>" in html  # the judge error
     assert "<td>hr/harmful_rate</td>" in html and "<td>hr/harmful_rate [cyber]</td>" in html  # drift table
     assert "<td>0.770 [0.720, 0.820]</td>" in html and "<td>hr</td>" in html  # token shift, overall and per task
     assert "<td>&lt;b&gt;Sure</td>" in html  # a token is model output too
-    assert html.count("refused -&gt; answered") == 3  # flips.jsonl: 3 examples of 6 shown
+    assert html.count("refused -&gt; answered (harmful_rate 0-&gt;1)") == 3  # flips.jsonl: 3 examples of 6 shown
+    assert "<td>hr</td><td>refused -&gt; answered</td><td>6</td><td>harmful_rate 0-&gt;1</td>" in html  # once per sample and decision
     assert f"Sure {XSS}".replace("<", "&lt;").replace(">", "&gt;") + " step 0" in html and "base response" in html
-    for section in ("Runs", "Summary", "Breakdowns", "Judges", "Drift", "Examples"):
-        assert f"<h2>{section}</h2>" in html
+    sections = re.findall(r'<h2 id="[^"]+">([^<]+)</h2>', html)
+    assert sections == ["Headline", "Harm vs over-refusal", "Runs", "Summary", "Breakdowns", "Judges", "Drift", "Samples"]
     assert "<td>refusal_xstest</td>" in html and "<td>0.910</td>" in html and "confusion" not in html
 
 
@@ -229,7 +238,7 @@ def test_cli_subprocess(runs, tmp_path) -> None:
     r = run_cli("report", str(runs["root"] / "runs"), "--out", str(out))
     assert r.returncode == 0, r.stderr
     html = out.read_text()
-    assert "<th>base</th><th>cand</th>" in html and "<script" not in html
+    assert "<th>base</th><th>cand</th>" in html and XSS not in html
     r = run_cli("report", str(runs["base"]), "--format", "pdf")
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
@@ -301,7 +310,7 @@ def test_compression_curve_from_levels_metric_names_and_samples(tmp_path, report
     out = tmp_path / "c.html"
     assert report(a, b, "--out", out).returncode == 0
     html = out.read_text()
-    assert "<h2>Compression levels</h2>" in html and 'alt="Constraint compliance and semantic accuracy by compression level"' in html
+    assert '<h2 id="sec-compression-levels">Compression levels</h2>' in html and 'alt="Constraint compliance and semantic accuracy by compression level"' in html
     assert "<th>c=0.5</th>" in html
     assert [parse_level(x) for x in ("0.5", "c=0.25", "c0.75", "level_1", "burglary", "2.5", 0.5)] == [0.5, 0.25, 0.75, 1.0, None, None, 0.5]
 

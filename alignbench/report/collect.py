@@ -41,6 +41,7 @@ class ReportData:
     samples: pd.DataFrame  # load_samples() + column ``run``
     infos: dict[str, dict[str, Any]]  # run label -> run.json
     extras: list[Extra] = field(default_factory=list)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # run label -> metrics.json as written
 
     @property
     def labels(self) -> list[str]:
@@ -94,14 +95,18 @@ def collect(paths: list[str | Path]) -> ReportData:
                         continue
                 run_paths.append(rd.path)
     infos: dict[str, dict[str, Any]] = {}
+    raw_metrics: dict[str, dict[str, Any]] = {}
     label_of: dict[str, str] = {}
     for rp in run_paths:
-        info = RunDir(rp).read_run()
+        rd = RunDir(rp)
+        info = rd.read_run()
         base = str(info.get("run_id") or rp.name)
         label, k = base, 2
         while label in infos:
             label, k = f"{base}#{k}", k + 1
         infos[label] = info
+        raw = rd.read_metrics() if rd.metrics_file.is_file() else {}
+        raw_metrics[label] = raw if isinstance(raw, dict) else {}
         label_of[str(rp)] = label
         extras.extend(_extras_in(rp, label))
     runs = load_runs(run_paths) if run_paths else pd.DataFrame(columns=RUN_COLUMNS)
@@ -112,4 +117,4 @@ def collect(paths: list[str | Path]) -> ReportData:
         df.insert(0, "run", label_of[str(rp)])
         frames.append(df)
     samples = pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame(columns=["run", "run_id", "task", "sample_id"])
-    return ReportData(runs, samples, infos, extras)
+    return ReportData(runs, samples, infos, extras, raw_metrics)

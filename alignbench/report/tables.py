@@ -181,3 +181,13 @@ def parse_judge_eval(data: Any) -> dict[str, dict[str, Any]]:
     if isinstance(inner, list):
         return parse_judge_eval(inner)
     return {str(k): scalars(v) for k, v in inner.items() if isinstance(v, dict) and scalars(v)}
+
+
+def fmt_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Floats as 3 decimals (3 significant digits below 0.001), NaN as n/a, None as empty; other cells as text."""
+    def f(v: Any) -> str:
+        if isinstance(v, float):
+            return "n/a" if v != v else f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
+        return "" if v is None else str(v)
+
+    return df.apply(lambda col: col.map(f))
