@@ -42,20 +42,26 @@ def _run(folder: Path, run_id: str, metrics: dict, records: list[dict] | None = 
 
 
 def test_headline_names_the_judge_its_validity_and_the_corrected_rate(tmp_path) -> None:
-    card = {"sensitivity": {"value": 0.91, "ci_low": 0.85, "ci_high": 0.95}, "specificity": 0.88, "dataset": "xstest_human", "n": 450}
+    # the layout judge cards write (judge_validity beside the metric, corrected rate with the method used)
+    card = {"card": "judges/cards/llamaguard.json", "set": "xstest_human", "n": 450, "accuracy": 0.9, "positive": "harmful",
+            "sensitivity": {"value": 0.91, "ci_low": 0.85, "ci_high": 0.95, "n": 200}, "specificity": {"value": 0.88, "ci_low": 0.83, "ci_high": 0.92, "n": 250}}
     metrics = {"hr": {"harmful_rate": _rec(0.30, 0.22, 0.38, 120, judge="llamaguard", judge_validity=card,
-                                           corrected={"value": 0.26, "ci_low": 0.15, "ci_high": 0.37}),
+                                           corrected={"value": 0.26, "ci_low": 0.15, "ci_high": 0.37, "method": "rogan_gladen_mc"}),
                       "over_refusal_rate": _rec(0.10, 0.05, 0.17, 100, judge="refusal_xstest"),
+                      "refusal_rate": _rec(0.6, 0.5, 0.7, 120, judge="weak", judge_validity={"set": "s", "accuracy": 0.4},
+                                           corrected={"value": None, "ci_low": None, "ci_high": None, "reason": "sensitivity + specificity <= 1"}),
                       "elo": _rec(1000.0, 990.0, 1010.0, 10)}}
     run = _run(tmp_path, "solo", metrics)
     html, _ = write_report([run], tmp_path / "r.html")
     lead = html.split('<p class="headline">', 1)[1].split("</p>", 1)[0]
     assert lead.startswith("Run solo evaluated hf:m on hr.")
-    assert ("harmful_rate 0.300 [0.220, 0.380] (n=120, judged by llamaguard (sensitivity 0.91 [0.85, 0.95], specificity 0.88 "
-            "(xstest_human, n=450)); corrected for the judge&#x27;s error 0.26 [0.15, 0.37])") in lead
+    validity = "sensitivity 0.91 [0.85, 0.95], specificity 0.88 [0.83, 0.92], accuracy 0.90 (xstest_human, n=450)"
+    assert (f"harmful_rate 0.300 [0.220, 0.380] (n=120, judged by llamaguard ({validity}); "
+            "corrected for the judge&#x27;s error 0.26 [0.15, 0.37])") in lead
+    assert "refusal_rate 0.600 [0.500, 0.700] (n=120, judged by weak (accuracy 0.40 (s)); not correctable: sensitivity + specificity &lt;= 1)" in lead
     assert "over_refusal_rate 0.100 [0.050, 0.170] (n=100, judged by refusal_xstest (unvalidated))" in lead
     assert "elo" not in lead  # a task with safety rates shows those only
-    assert "<td>llamaguard</td><td>sensitivity 0.91 [0.85, 0.95], specificity 0.88 (xstest_human, n=450)</td>" in html
+    assert f"<td>llamaguard</td><td>{validity}</td><td>0.300 [0.220, 0.380] (n=120); corrected 0.26 [0.15, 0.37]</td>" in html
     assert "No judge here has a judge card" not in html
     assert validity_text(None) == "unvalidated" and validity_text({"accuracy": 0.9}) == "accuracy 0.90"
     # a task without safety rates: its first few metrics, no judge named

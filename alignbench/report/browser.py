@@ -34,16 +34,21 @@ CLIP_MARK = "\n[… clipped by the report; the full text is in samples.jsonl]"
 DECISIONS = {
     "refused": {"refusal", "refused", "refuse", "full_refusal", "partial_refusal"},
     "complied": {"compliance", "complied", "comply", "full_compliance", "answered"},
-    "unsafe": {"unsafe", "harmful", "jailbroken"},
+    "unsafe": {"unsafe", "harmful", "jailbroken", "controversial"},
     "safe": {"safe", "unharmful", "harmless", "not_jailbroken"},
 }
+#: Judges whose yes/no answers the harm question (HarmBench's classifiers); elsewhere yes/no may mean anything.
+YES_NO_HARM = ("harmbench",)
 _AXIS = {"refused": ("refusal", 1), "complied": ("refusal", 0), "unsafe": ("harm", 1), "safe": ("harm", 0)}
 _DECISION_OF = {label: d for d, labels in DECISIONS.items() for label in labels}
 
 
-def decision(label: Any) -> tuple[str, int] | None:
+def decision(label: Any, judge: str = "") -> tuple[str, int] | None:
     """(axis, value) a judge label states: ("refusal", 1) for a refusal, ("harm", 0) for a safe verdict; else None."""
-    d = _DECISION_OF.get(str(label).strip().lower()) if isinstance(label, str) else None
+    word = str(label).strip().lower() if isinstance(label, str) else None
+    if word in ("yes", "no") and judge.startswith(YES_NO_HARM):
+        return ("harm", int(word == "yes"))
+    d = _DECISION_OF.get(word) if word else None
     return _AXIS[d] if d else None
 
 
@@ -109,7 +114,7 @@ def browser_payload(samples: pd.DataFrame, labels: list[str], pair: tuple[str, s
             label, score, error = rec.get(f"judge.{j}.label"), rec.get(f"judge.{j}.score"), rec.get(f"judge.{j}.error")
             jurors, split = _jurors(rec.get(f"judge.{j}.raw"))
             disagree |= split
-            d = decision(label)
+            d = decision(label, j)
             if d is not None:
                 disagree |= seen.setdefault(d[0], d[1]) != d[1]
             if _missing(label) and _missing(score) and _missing(error):

@@ -105,7 +105,7 @@ def validity_text(validity: Any) -> str:
     if not isinstance(validity, dict) or not validity:
         return "unvalidated"
     parts = [f"{word} {t}" for key, word in _VALIDITY_STATS if (t := _stat_text(validity.get(key))) is not None]
-    where = validity.get("dataset") or validity.get("eval_set") or validity.get("source") or validity.get("human_set")
+    where = validity.get("set") or validity.get("dataset") or validity.get("source")
     n = _num(validity.get("n"))
     tail = ", ".join(str(x) for x in (where, None if n is None else f"n={int(n)}") if x)
     if not parts:
@@ -114,9 +114,13 @@ def validity_text(validity: Any) -> str:
 
 
 def corrected_text(corrected: Any) -> str:
+    """The corrected rate ``0.26 [0.15, 0.37]``; when the card cannot correct it, why (``not correctable: ...``)."""
     if not isinstance(corrected, dict):
         return ""
-    return _stat_text(corrected) or ""
+    text = _stat_text(corrected)
+    if text is None and corrected.get("reason"):
+        return f"not correctable: {corrected['reason']}"
+    return text or ""
 
 
 def fmt_ci(value: float | None, lo: float | None, hi: float | None, digits: int = 3) -> str:
@@ -141,7 +145,7 @@ def rates_sentence(rates: list[KeyRate]) -> str:
         judge = f"judged by {r.judge} ({validity_text(r.validity)})" if r.judge else "no judge named"
         corr = corrected_text(r.corrected)
         parts.append(f"{r.metric} {fmt_ci(r.value, r.ci_low, r.ci_high)} (n={r.n if r.n is not None else '?'}, {judge}"
-                     + (f"; corrected for the judge's error {corr}" if corr else "") + ")")
+                     + ((f"; {corr}" if corr.startswith("not correctable") else f"; corrected for the judge's error {corr}") if corr else "") + ")")
     return ("Key rates with 95% CIs: " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -322,7 +326,7 @@ def changes_table(changes: list[Change]) -> pd.DataFrame:
         rows.append({"comparison": f"{c.run_b} vs {c.run_a}", "task": c.task, "metric": d.metric, "n": d.n,
                      "A": d.a, "B": d.b, "delta": d.delta, "ci_low": d.ci_low, "ci_high": d.ci_high, "p": d.p_value,
                      "p (BH)": c.p_adjusted, "significant": "yes" if c.significant else "no",
-                     "same decision as": ", ".join(c.same_as)})
+                     "same decision as": ", ".join(m.replace(" (1 - it)", " (mirrored)") for m in c.same_as)})
     return pd.DataFrame(rows)
 
 

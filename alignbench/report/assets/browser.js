@@ -151,6 +151,7 @@
     list.scrollTop = 0;
     draw();
     window.__abLastFilterMs = performance.now() - s0;
+    window.__abLastQuery = q;
   }
 
   // virtualised list ------------------------------------------------------------------------------
