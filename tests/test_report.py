@@ -131,11 +131,13 @@ def test_html_report_is_self_contained_escaped_and_complete(runs, tmp_path, repo
         rec = m["by_category"]["cyber"]["harmful_rate"]
         assert f"<td>{fmt_value(rec['value'], rec['ci_low'], rec['ci_high'], digits=2)}</td>" in html  # wide breakdown table
     assert "<td>1 / 80</td>" in html  # the judge error
-    assert "<td>hr/harmful_rate</td>" in html and "<td>hr/harmful_rate [cyber]</td>" in html  # drift table
+    assert "<td>hr/harmful_rate</td>" in html  # drift table, and by category in wide form
+    cyber = json.loads((runs["cand"] / "drift.json").read_text())["tasks"]["hr"]["metrics"]["harmful_rate"]["by_category"]["cyber"]
+    assert cyber["n"] == 4 and f"<tr class=\"small-n\"><td>cyber †</td><td>4</td><td>{cyber['delta']:+.2f} [{cyber['ci_low']:+.2f}, {cyber['ci_high']:+.2f}] (p={cyber['p_value']:.2g})</td>" in html
     assert "<td>0.770 [0.720, 0.820]</td>" in html and "<td>hr</td>" in html  # token shift, overall and per task
     assert "<td>&lt;b&gt;Sure</td>" in html  # a token is model output too
     assert html.count("refused -&gt; answered (harmful_rate 0-&gt;1)") == 3  # flips.jsonl: 3 examples of 6 shown
-    assert "<td>hr</td><td>refused -&gt; answered</td><td>6</td><td>harmful_rate 0-&gt;1</td>" in html  # once per sample and decision
+    assert "<td>hr</td><td>refused -&gt; answered</td><td>harmful_rate 0-&gt;1</td><td>6</td>" in html  # once per sample and decision
     assert f"Sure {XSS}".replace("<", "&lt;").replace(">", "&gt;") + " step 0" in html and "base response" in html
     sections = re.findall(r'<h2 id="[^"]+">([^<]+)</h2>', html)
     assert sections == ["Headline", "Harm vs over-refusal", "Runs", "Summary", "Breakdowns", "Judges", "Drift", "Samples"]

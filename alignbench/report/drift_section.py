@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from alignbench.report import plots, tables
+from alignbench.report import plots, tables, wide
 from alignbench.report.blocks import Block, Examples, Image, Section, Table, Text
-from alignbench.report.drift import drift_entries, flip_lists, token_shift_profiles
+from alignbench.report.drift import DriftEntry, drift_entries, flip_lists, token_shift_profiles
+from alignbench.report.headline import KEY_METRICS
 
 MAX_DRIFT_BARS = 30  # overall comparisons drawn; per-category ones are in the table only
 #: The decision a 0 -> 1 change of a metric states, when flips.jsonl gives none (1 -> 0 is the reverse).
@@ -55,17 +56,44 @@ def flip_decisions(flips: Any) -> list[dict[str, Any]]:
 
 
 def decision_table(decisions: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows (task, decision): samples, and the metrics that recorded it."""
-    rows: dict[tuple[Any, str], dict[str, Any]] = {}
+    """Rows (task, decision, the metrics that recorded it): samples. The metrics tell harmful prompts
+    (harmful_rate, refusal_rate) from benign ones (over_refusal_rate) that made the same change."""
+    counts: dict[tuple[Any, str, str], int] = {}
     for d in decisions:
-        row = rows.setdefault((d["task"], d["decision"]), {"samples": 0, "recorded by": []})
-        row["samples"] += 1
-        row["recorded by"] += [m for m in d["metrics"] if m not in row["recorded by"]]
-    if not rows:
+        key = (d["task"], d["decision"], ", ".join(d["metrics"]))
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
         return pd.DataFrame()
-    df = pd.DataFrame.from_dict({k: {"samples": v["samples"], "recorded by": ", ".join(v["recorded by"])} for k, v in rows.items()}, orient="index")
-    df.index = pd.MultiIndex.from_tuples(df.index, names=["task", "decision"])
-    return df
+    index = pd.MultiIndex.from_tuples(list(counts), names=["task", "decision", "recorded by"])
+    return pd.DataFrame({"samples": list(counts.values())}, index=index)
+
+
+def category_deltas(entries: list[DriftEntry]) -> list[tuple[str, pd.DataFrame, list[bool]]]:
+    """Per task, the per-category paired changes in wide form: rows categories, n once, one column per metric."""
+    out = []
+    per_task: dict[str, list[DriftEntry]] = {}
+    for d in entries:
+        if d.category is not None and not d.label.endswith("(unpaired)"):
+            per_task.setdefault(d.label.split("/", 1)[0], []).append(d)
+    for task, items in per_task.items():
+        metrics = list(dict.fromkeys(d.label.split("/", 1)[1].rsplit(" [", 1)[0] for d in items))
+        metrics.sort(key=lambda m: KEY_METRICS.index(m) if m in KEY_METRICS else len(KEY_METRICS))
+        rows: dict[str, dict[str, Any]] = {}
+        first: dict[str, float] = {}
+        for d in items:
+            metric = d.label.split("/", 1)[1].rsplit(" [", 1)[0]
+            row = rows.setdefault(str(d.category), {"n": 0})
+            row["n"] = max(row["n"], d.n or 0)
+            cell = f"{d.delta:+.2f}" + (f" [{d.ci_low:+.2f}, {d.ci_high:+.2f}]" if d.ci_low is not None and d.ci_high is not None else "")
+            row[metric] = cell + (f" (p={d.p_value:.2g})" if d.p_value is not None else "")
+            if metric == metrics[0]:
+                first[str(d.category)] = d.delta
+        order = sorted(rows, key=lambda c: (-first.get(c, float("-inf")), c))
+        small = [rows[c]["n"] < wide.SMALL_N for c in order]
+        index = [f"{c} {wide.SMALL_MARK}" if sm else c for c, sm in zip(order, small)]
+        df = pd.DataFrame([rows[c] for c in order], index=pd.Index(index, name="category"), columns=["n"] + metrics).fillna("")
+        out.append((task, df, small))
+    return out
 
 
 def flip_examples(flips: list, source: str, per_kind: int = 3) -> pd.DataFrame:
@@ -91,10 +119,14 @@ def sections(data, with_plots: bool = True, examples_per_kind: int = 3) -> list[
     for i, e in enumerate(data.extras_of("drift")):
         entries = drift_entries(e.data)
         if entries:
+            overall = [d for d in entries if d.category is None]
             t = pd.DataFrame([{"comparison": d.label, "n": d.n, "A": d.a, "B": d.b, "delta": d.delta, "ci_low": d.ci_low,
-                               "ci_high": d.ci_high, "p": d.p_value, "test": d.test, "0→1": d.b01, "1→0": d.b10} for d in entries])
+                               "ci_high": d.ci_high, "p": d.p_value, "test": d.test, "0→1": d.b01, "1→0": d.b10} for d in overall])
             blocks += [Table(tables.fmt_frame(t.set_index("comparison")), f"paired changes B - A ({e.source})")]
-            overall = [d for d in entries if d.category is None][:MAX_DRIFT_BARS]
+            for task, wide_t, small in category_deltas(entries):
+                blocks.append(Table(wide_t, f"{task}: paired change B - A by category, delta [95% CI] (p), sorted by the first "
+                                    f"column ({e.source})", small=small, note=wide.small_note() if any(small) else "", wide=True))
+            overall = overall[:MAX_DRIFT_BARS]
             blocks += img(f"drift-{i}", plots.plot_drift(overall, f"Paired change B - A ({e.source})"), f"drift: {e.source}")
         flips = flip_lists(e.data)
         if flips:

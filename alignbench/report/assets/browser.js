@@ -128,6 +128,7 @@
              metric: fMetric.value ? [parseInt(fMetric.value, 10), parseFloat(fMetric.value.split(":")[1])] : null};
     var run = num(fRun), out = [];
     pairMode = !!(fView && fView.value === "pair");
+    fRun.disabled = pairMode;  // side by side shows the two runs chosen as left and right
     if (pairMode) {
       A = parseInt(fA.value, 10); B = parseInt(fB.value, 10);
       for (var g = 0; g < groupKeys.length; g++) {
