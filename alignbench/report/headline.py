@@ -208,13 +208,12 @@ def run_changes(data: ReportData, seed: int = 0) -> list[Change]:
         sa, sb = s[s["run"] == base], s[s["run"] == other]
         for task in [t for t in dict.fromkeys(sa["task"]) if t in set(sb["task"])]:
             overall = set(data.metrics.get(base, {}).get(task, {})) & set(data.metrics.get(other, {}).get(task, {}))
-            names = [c[len("metric."):] for c in s.columns if c.startswith("metric.") and c[len("metric."):] in overall]
+            names = [c[len("metric."):] for c in s.columns if c.startswith("metric.") and c[len("metric."):] in overall
+                     and pd.api.types.is_numeric_dtype(s[c])]
             names.sort(key=lambda m: (KEY_METRICS.index(m) if m in KEY_METRICS else len(KEY_METRICS)))
             groups: list[tuple[tuple[dict, dict], Change]] = []
             for m in names:
                 va, vb = per_sample_values(sa, task, m), per_sample_values(sb, task, m)
-                if not all(isinstance(v, float) or v is None for v in list(va.values()) + list(vb.values())):
-                    continue
                 pair = ({k: v for k, v in va.items() if k in vb and v is not None and vb[k] is not None},
                         {k: vb[k] for k, v in va.items() if k in vb and v is not None and vb[k] is not None})
                 if not pair[0]:
