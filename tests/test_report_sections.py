@@ -193,3 +193,17 @@ def test_browser_payload_rows_flags_and_escaping(three) -> None:
     text = embed_json({"r": "</script><script>window.__pwned=1</script> & \u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and json.loads(text) == {"r": "</script><script>window.__pwned=1</script> & \u2028"}
     assert np.isfinite([v for r in p["rows"] for v in r[col["metrics"]] if v is not None]).all()
+
+
+def test_a_drift_folder_brings_its_runs_for_the_side_by_side_browser(three, tmp_path) -> None:
+    from conftest import run_main
+
+    res = run_main("drift", three["base"], three["cand"], "--output", tmp_path, "--run-id", "d")
+    assert res.returncode == 0, res.stderr
+    data = collect([tmp_path / "d"])
+    assert data.labels == ["base", "cand"] and len(data.samples) == 240 and len(data.extras_of("drift")) == 1
+    html, _ = write_report([tmp_path / "d"], tmp_path / "d.html")
+    payload = json.loads(html.split('id="ab-data">', 1)[1].split("</script>", 1)[0])
+    assert payload["pair"] == ["base", "cand"] and payload["runs"] == ["base", "cand"]
+    # the drift's own paragraph is not repeated when its runs are compared in the headline already
+    assert html.count("Paired by sample against base") == 1 and "Drift, cand against base" not in html

@@ -2,7 +2,8 @@
 
 A report argument may be a run folder, a folder of runs, or a folder / file holding only analysis
 results (``drift.json``, ``token_shift.json``, ``judge_eval.json``), as ``alignbench drift`` or
-``alignbench judge-eval`` leave them. Every run gets a unique display label (its run id, suffixed
+``alignbench judge-eval`` leave them; a drift brings the base and tuned runs it names, where they
+still exist, so their samples can be compared side by side. Every run gets a unique display label (its run id, suffixed
 when two folders share one).
 """
 
@@ -74,6 +75,22 @@ def _extras_in(folder: Path, source: str) -> list[Extra]:
     return [Extra(name.split(".")[0], source, folder / name, _read_json(folder / name)) for name in EXTRA_FILES if (folder / name).is_file()]
 
 
+def _drift_runs(e: Extra) -> list[Path]:
+    """The base and tuned run folders a drift.json names (``{"base": {"run": PATH}, ...}``), where they still exist:
+    the path as written, else a folder of that name beside the drift folder."""
+    out = []
+    for side in ("base", "tuned"):
+        rec = e.data.get(side) if isinstance(e.data, dict) else None
+        path = rec.get("run") if isinstance(rec, dict) else None
+        if not isinstance(path, str) or not path:
+            continue
+        for cand in (Path(path).expanduser(), e.path.parent.parent / Path(path).name):
+            if (cand / RUN_FILE).is_file() and (cand / "metrics.json").is_file():
+                out.append(cand)
+                break
+    return out
+
+
 def collect(paths: list[str | Path]) -> ReportData:
     """Load everything a report shows; raises ``UsageError`` for a path that holds nothing reportable."""
     if not paths:
@@ -94,6 +111,10 @@ def collect(paths: list[str | Path]) -> ReportData:
                         warnings.warn(f"{rd.path}: no metrics.json (status {rd.read_run().get('status')!r}); skipped", stacklevel=2)
                         continue
                 run_paths.append(rd.path)
+    for e in [e for e in extras if e.kind == "drift"]:
+        for rp in _drift_runs(e):
+            if all(rp.resolve() != known.resolve() for known in run_paths):
+                run_paths.append(rp)
     infos: dict[str, dict[str, Any]] = {}
     raw_metrics: dict[str, dict[str, Any]] = {}
     label_of: dict[str, str] = {}
