@@ -120,7 +120,8 @@ def browser_payload(samples: pd.DataFrame, labels: list[str], pair: tuple[str, s
             if _missing(label) and _missing(score) and _missing(error):
                 judged.append(None)
                 continue
-            judged.append([verdicts(label), None if _missing(score) else round(float(score), 4), texts(_text(error)), texts(jurors)])
+            numeric = isinstance(score, (int, float)) and not _missing(score)
+            judged.append([verdicts(label), round(float(score), 4) if numeric else None, texts(_text(error)), texts(jurors)])
         key = (rec.get("task"), str(rec.get("sample_id")))
         values = [None if _missing(rec.get(c)) else round(float(rec[c]), 6) for c in metric_cols]
         rows.append([runs(rec.get("run")), tasks(rec.get("task")), str(rec.get("sample_id")), cats(rec.get("category")),
