@@ -207,3 +207,14 @@ def test_a_drift_folder_brings_its_runs_for_the_side_by_side_browser(three, tmp_
     assert payload["pair"] == ["base", "cand"] and payload["runs"] == ["base", "cand"]
     # the drift's own paragraph is not repeated when its runs are compared in the headline already
     assert html.count("Paired by sample against base") == 1 and "Drift, cand against base" not in html
+
+
+def test_browser_keeps_epochs_of_one_sample_apart() -> None:
+    import pandas as pd
+
+    s = pd.DataFrame({"run": ["r1", "r1", "r2", "r2"], "task": "t", "sample_id": "a", "epoch": [1, 2, 1, 2], "category": None,
+                      "prompt_text": "p", "response": "x", "metric.refused": [1.0, 0.0, 1.0, 1.0]})
+    p = browser_payload(s, ["r1", "r2"])
+    col = {c: i for i, c in enumerate(p["columns"])}
+    assert [r[col["sample_id"]] for r in p["rows"]] == ["a (epoch 1)", "a (epoch 2)"] * 2
+    assert [r[col["flipped"]] for r in p["rows"]] == [[], [0], [], [0]]  # only epoch 2 changed between the runs

@@ -91,6 +91,13 @@ def _jurors(raw: Any) -> tuple[str, bool]:
     return text, len(seen) > 1
 
 
+def _sample_key(rec: dict[str, Any]) -> str:
+    """The sample's id, with its epoch when the run repeated samples (``--epochs``): ``s001 (epoch 2)``."""
+    epoch = rec.get("epoch")
+    sid = str(rec.get("sample_id"))
+    return sid if _missing(epoch) else f"{sid} (epoch {int(epoch)})"
+
+
 def _binary(values: pd.Series) -> bool:
     v = values.dropna()
     return not v.empty and bool(v.isin([0.0, 1.0]).all())
@@ -122,9 +129,9 @@ def browser_payload(samples: pd.DataFrame, labels: list[str], pair: tuple[str, s
                 continue
             numeric = isinstance(score, (int, float)) and not _missing(score)
             judged.append([verdicts(label), round(float(score), 4) if numeric else None, texts(_text(error)), texts(jurors)])
-        key = (rec.get("task"), str(rec.get("sample_id")))
+        key = (rec.get("task"), _sample_key(rec))
         values = [None if _missing(rec.get(c)) else round(float(rec[c]), 6) for c in metric_cols]
-        rows.append([runs(rec.get("run")), tasks(rec.get("task")), str(rec.get("sample_id")), cats(rec.get("category")),
+        rows.append([runs(rec.get("run")), tasks(rec.get("task")), key[1], cats(rec.get("category")),
                      labs(rec.get(label_col)) if label_col else None, texts(_text(rec.get("prompt_text"))),
                      texts(_text(rec.get("response"))), judged, values, int(disagree), flipped.get(key, [])])
     return {"version": 1, "columns": ["run", "task", "sample_id", "category", "label", "prompt", "response", "judgments", "metrics",
@@ -141,7 +148,7 @@ def _flips(samples: pd.DataFrame, binary: list[str], metrics: list[str]) -> dict
     metric_index = {m: i for i, m in enumerate(metrics)}
     cols = [f"metric.{m}" for m in binary]
     df = samples[["run", "task", "sample_id"] + cols].copy()
-    df["sample_id"] = df["sample_id"].astype(str)
+    df["sample_id"] = [_sample_key(r) for r in samples[["sample_id"] + (["epoch"] if "epoch" in samples else [])].to_dict("records")]
     grouped = df.groupby(["task", "sample_id"], sort=False)[cols].nunique(dropna=True)
     counts = df.groupby(["task", "sample_id"], sort=False)["run"].nunique()
     out: dict[tuple[Any, str], list[int]] = {}
