@@ -241,7 +241,8 @@ def drift_changes(drift: Any, source: str) -> list[Change]:
         if e.category is not None or e.label.endswith("(unpaired)") or e.p_value is None:
             continue
         task, _, metric = e.label.rpartition("/")
-        d = PairedDelta(metric or e.label, e.n or 0, e.a, e.b, e.delta, e.ci_low, e.ci_high, e.p_value, e.test, e.b01 or 0, e.b10 or 0)
+        d = PairedDelta(metric=metric or e.label, n=e.n or 0, a=e.a, b=e.b, delta=e.delta, ci_low=e.ci_low, ci_high=e.ci_high,
+                        p_value=e.p_value, test=e.test, b01=e.b01 or 0, b10=e.b10 or 0)
         for ch in changes:
             o = ch.delta
             if ch.task == task and o.n == d.n and o.p_value == d.p_value and abs(abs(o.delta or 0) - abs(d.delta or 0)) < 1e-12 \
