@@ -79,6 +79,7 @@ class TaskConfig(Strict):
     judges: list[str] = Field(default_factory=list)
     scorer: str | None = None
     scorer_args: dict[str, Any] = Field(default_factory=dict)
+    cluster: str | None = None  # sample field or meta column grouping samples that are not independent (CIs resample them)
     source: str | None = Field(default=None, exclude=True)  # the YAML file it came from
 
     @field_validator("group", mode="before")

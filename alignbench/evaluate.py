@@ -22,6 +22,7 @@ from tqdm import tqdm
 from alignbench.backends.base import Backend, BackendOptions, load_backend, parse_model_spec
 from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
 from alignbench.config import TaskConfig
+from alignbench.epochs import cluster_of, done_keys, epoch_seed, task_epochs
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, judge_version_hash
@@ -33,6 +34,7 @@ from alignbench.run_dir import RunDir
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
 from alignbench.tasks.data import load_samples_for, resolve_data_paths
+from alignbench.tasks.limit import stratified_limit
 from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, LoglikelihoodRequest, Prompt, Sample, prompt_text
 
 
@@ -59,6 +61,8 @@ class EvalConfig:
     reference_run: str | None = None  # run folder of the unaligned model (honesty scorer's known/unknown)
     urial: str | None = None  # "urial" | "urial:NAME": URIAL in-context alignment (alignbench.drift.urial)
     command: list[str] = field(default_factory=list)
+    epochs: int = 1  # generations per prompt (alignbench.epochs)
+    reducer: str = "mean"  # how a prompt's epochs reduce: mean | any | at_least_K
 
 
 @dataclass
@@ -86,7 +90,7 @@ def shard_of(task: str, sample_id: str, num_shards: int) -> int:
 
 
 def select_samples(samples: list[Sample], task: str, limit: int | None, shard: tuple[int, int] | None) -> list[Sample]:
-    out = samples[:limit] if limit is not None else samples
+    out = stratified_limit(samples, limit)
     if shard is not None:
         i, n = shard
         out = [s for s in out if shard_of(task, s.id, n) == i]
@@ -155,6 +159,7 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
             t = t.model_copy(update={"scorer_args": {**t.scorer_args, "reference_run": str(Path(cfg.reference_run).resolve())}})
         override = cfg.data_files.get(t.name)
         samples = select_samples(load_samples_for(t, override), t.name, cfg.limit, cfg.shard)
+        task_epochs(t, cfg.epochs, cfg.temperature, samples)  # checks --epochs and the cluster field against the task
         scorer = build_scorer(t.scorer, t.scorer_args, t.source or f"task {t.name!r}")
         names = list(dict.fromkeys(t.judges + scorer.required_judges() + cfg.judges))
         prepared.append(PreparedTask(t, samples, [judge(n) for n in names], scorer, resolve_data_paths(t, override)))
@@ -236,6 +241,7 @@ class Evaluator:
             "tasks": {
                 p.cfg.name: {"version": p.cfg.version, "hash": task_version_hash(p.cfg, p.data_paths), "source": p.cfg.source,
                              "data": [str(x) for x in p.data_paths] or p.cfg.dataset.hub, "n_samples": len(p.samples),
+                             "epochs": task_epochs(p.cfg, self.cfg.epochs),
                              "config": p.cfg.model_dump(mode="json")}
                 for p in prepared
             },
@@ -258,12 +264,13 @@ class Evaluator:
         else:
             info = self._run_info(run_dir, backend, prepared)
             run_dir.write_run(info)
-        done = run_dir.done_keys()
+        done = done_keys(run_dir.records())
         started = time.time()
         try:
             for p in prepared:
-                todo = [s for s in p.samples if (p.cfg.name, s.id) not in done]
-                self._run_task(p, todo, model, run_dir, _chunk_size(backend, cfg))
+                for epoch in range(task_epochs(p.cfg, cfg.epochs)):
+                    todo = [s for s in p.samples if (p.cfg.name, s.id, epoch) not in done]
+                    self._run_task(p, todo, model, run_dir, _chunk_size(backend, cfg), epoch)
             metrics, judge_errors = self._aggregate(prepared, run_dir)
         except BaseException as exc:
             msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -281,15 +288,16 @@ class Evaluator:
                            wall_s=round(time.time() - started, 3), judge_errors=judge_errors)
         return run_dir
 
-    def _run_task(self, p: PreparedTask, todo: list[Sample], model: CachedBackend, run_dir: RunDir, chunk: int) -> None:
-        bar = tqdm(total=len(p.samples), initial=len(p.samples) - len(todo), desc=p.cfg.name, file=sys.stderr,
+    def _run_task(self, p: PreparedTask, todo: list[Sample], model: CachedBackend, run_dir: RunDir, chunk: int, epoch: int = 0) -> None:
+        desc = p.cfg.name if task_epochs(p.cfg, self.cfg.epochs) == 1 else f"{p.cfg.name} epoch {epoch + 1}"
+        bar = tqdm(total=len(p.samples), initial=len(p.samples) - len(todo), desc=desc, file=sys.stderr,
                    disable=os.environ.get("ALIGNBENCH_NO_PROGRESS") == "1", dynamic_ncols=True)
         for start in range(0, len(todo), chunk):
             batch = todo[start : start + chunk]
             if p.cfg.output_type == "multiple_choice":
                 records = self._multiple_choice(p, batch, model)
             else:
-                records = self._generate(p, batch, model)
+                records = self._generate(p, batch, model, epoch)
             self._judge_and_score(p, batch, records)
             run_dir.append(records)
             bar.update(len(batch))
@@ -301,24 +309,29 @@ class Evaluator:
             return self._urial.wrap(prompt_text(build_prompt(p.cfg, s, "", chat=False)))
         return build_prompt(p.cfg, s, self.cfg.system_prompt, chat=chat)
 
-    def _record(self, p: PreparedTask, s: Sample, prompt: Prompt) -> dict[str, Any]:
-        return {"task": p.cfg.name, "sample_id": s.id, "category": s.category, "prompt": prompt, "response": None,
-                "references": s.references, "target": s.target, "meta": s.meta, "judgments": {}, "metrics": {},
-                "cached": False, "latency_s": 0.0}
+    def _record(self, p: PreparedTask, s: Sample, prompt: Prompt, epoch: int = 0) -> dict[str, Any]:
+        rec = {"task": p.cfg.name, "sample_id": s.id, "category": s.category, "prompt": prompt, "response": None,
+               "references": s.references, "target": s.target, "meta": s.meta, "judgments": {}, "metrics": {},
+               "cached": False, "latency_s": 0.0}
+        if p.cfg.cluster:
+            rec["cluster"] = cluster_of(p.cfg, s)
+        if task_epochs(p.cfg, self.cfg.epochs) > 1:
+            rec["epoch"] = epoch
+        return rec
 
-    def _generate(self, p: PreparedTask, batch: list[Sample], model: CachedBackend) -> list[dict[str, Any]]:
+    def _generate(self, p: PreparedTask, batch: list[Sample], model: CachedBackend, epoch: int = 0) -> list[dict[str, Any]]:
         g = p.cfg.generation
         params = GenerationParams(
             max_new_tokens=self.cfg.max_new_tokens or g.max_new_tokens,
             temperature=g.temperature if self.cfg.temperature is None else self.cfg.temperature,
-            top_p=g.top_p, stop=tuple(g.stop) + (URIAL_STOP if self._urial else ()), seed=self.cfg.seed,
+            top_p=g.top_p, stop=tuple(g.stop) + (URIAL_STOP if self._urial else ()), seed=epoch_seed(self.cfg.seed, epoch),
         )
         prompts = [self._prompt(p, s) for s in batch]
         gens = model.generate([GenerationRequest(prompt=pr, params=sample_params(params, s, p.cfg.name), task=p.cfg.name, sample_id=s.id)
                                for s, pr in zip(batch, prompts)])
         records = []
         for s, pr, gen in zip(batch, prompts, gens):
-            rec = self._record(p, s, pr)
+            rec = self._record(p, s, pr, epoch)
             text = self._urial.clean(gen.text) if self._urial else gen.text
             rec.update(response=text, cached=gen.cached, latency_s=round(gen.latency_s, 4))
             records.append(rec)
@@ -369,7 +382,7 @@ class Evaluator:
         errors: dict[str, dict[str, int]] = {}
         for p in prepared:
             recs = run_dir.records(p.cfg.name)
-            metrics[p.cfg.name] = aggregate_records(recs, p.scorer, seed=self.cfg.seed)
+            metrics[p.cfg.name] = aggregate_records(recs, p.scorer, reducer=self.cfg.reducer, seed=self.cfg.seed)
             counts: dict[str, int] = {}
             for r in recs:
                 for name, jd in (r.get("judgments") or {}).items():

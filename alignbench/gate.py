@@ -8,6 +8,8 @@ A rules file::
         max: 0.05              # absolute ceiling on the candidate
         max_increase: 0.02     # against the baseline
         alpha: 0.05            # fail on an increase only when a paired test finds it significant
+        bound: point           # or upper / lower: compare the CI's end with the limits instead of the point
+        by_category: false     # true: one check per category, p-values Benjamini-Hochberg adjusted across them
 
 Absolute limits (``max``, ``min``) compare the candidate's metrics.json value. Relative limits
 (``max_increase``, ``max_decrease``) compare candidate minus baseline, paired by sample id: the delta
@@ -17,6 +19,16 @@ otherwise; the CI is the one the test inverts), the same numbers ``alignbench dr
 beyond the limit fails only when p < alpha, so sampling noise does not fail a pipeline; without it
 any change beyond the limit fails. Metrics that only exist at task level (no per-sample values) are
 compared by their metrics.json values and cannot take ``alpha``.
+
+``bound: upper`` compares the upper end of the CI with every limit of the rule (the candidate's CI for
+``max``/``min``, the paired delta's for ``max_increase``, the decrease's for ``max_decrease``): with a
+ceiling, the gate passes only when the whole interval is under it. ``bound: lower`` compares the lower
+end: a ceiling fails only when the whole interval is above it. ``by_category: true`` expands a rule
+into one check per category of the candidate; with ``alpha`` their paired p-values are adjusted by
+Benjamini-Hochberg across the categories (false discovery rate ``alpha``). Every line also shows the
+minimum detectable change (``alignbench.power``): the smallest change between two runs of this n that a
+two-sided test at the rule's alpha (0.05 without one) finds with 80% power, and a rule whose
+max_increase / max_decrease is below it says that its eval set is too small to enforce it.
 
 Bad rules, a metric missing from a run and runs over different samples are usage errors (exit 2);
 a failing gate is exit 1.
@@ -29,11 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alignbench.config import read_yaml, validate
+from alignbench.epochs import per_sample as reduced_per_sample
 from alignbench.errors import UsageError
 from alignbench.paired import PairedDelta, paired_delta
+from alignbench.power import benjamini_hochberg, minimum_detectable_change
 from alignbench.run_dir import RunDir
 
 
@@ -45,12 +61,14 @@ class GateRule(BaseModel):
     task: str
     metric: str
     name: str | None = None  # shown in the table and as the JUnit test case name
-    category: str | None = None  # gate a by_category value instead of the overall one (absolute limits only)
+    category: str | None = None  # gate one by_category value instead of the overall one
     max: float | None = None
     min: float | None = None
     max_increase: float | None = Field(default=None, ge=0)
     max_decrease: float | None = Field(default=None, ge=0)
     alpha: float | None = Field(default=None, gt=0, lt=1)
+    bound: Literal["point", "upper", "lower"] = "point"
+    by_category: bool = False
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> "GateRule":
@@ -58,8 +76,10 @@ class GateRule(BaseModel):
             raise ValueError("a gate needs at least one of max, min, max_increase, max_decrease")
         if self.alpha is not None and self.max_increase is None and self.max_decrease is None:
             raise ValueError("alpha applies to max_increase / max_decrease only")
-        if self.category is not None and (self.max_increase is not None or self.max_decrease is not None):
-            raise ValueError("category gates take absolute limits (max, min) only")
+        if self.alpha is not None and self.bound != "point":
+            raise ValueError("alpha and bound: upper/lower both allow for noise; use one of them")
+        if self.by_category and self.category is not None:
+            raise ValueError("category and by_category: true exclude each other")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is above max ({self.max})")
         return self
@@ -95,6 +115,9 @@ class GateResult:
     baseline: float | None = None
     paired: PairedDelta | None = None
     delta: float | None = None
+    p_adjusted: float | None = None  # by_category: Benjamini-Hochberg across the rule's categories
+    mde: float | None = None  # minimum detectable change at 80% power (signed: + increase, - decrease)
+    n: int | None = None  # the n the detectable change is for
     reasons: list[str] = field(default_factory=list)  # why it failed
     notes: list[str] = field(default_factory=list)  # why a change beyond a limit did not fail
 
@@ -105,12 +128,14 @@ class GateResult:
 
 @dataclass
 class RunView:
-    """What gating needs from one run: its metrics and its per-sample metric values per task."""
+    """What gating needs from one run: its metrics and its per-sample records per task."""
 
     path: Path
     run_id: str
     metrics: dict[str, Any]
-    records: dict[str, dict[str, dict[str, Any]]]  # task -> sample_id -> metrics
+    records: dict[str, dict[str, dict[str, Any]]]  # task -> sample_id -> metrics (the last epoch's)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # task -> every record (all epochs)
+    reducer: str = "mean"  # how the run's epochs reduce per prompt (--reducer)
 
     @classmethod
     def load(cls, path: str | Path, flag: str) -> "RunView":
@@ -121,11 +146,15 @@ class RunView:
         if not rd.metrics_file.is_file():
             raise UsageError(f"{flag} {path}: no metrics.json (run status {info.get('status')!r})")
         records: dict[str, dict[str, dict[str, Any]]] = {}
+        rows: dict[str, list[dict[str, Any]]] = {}
         for r in rd.records():
             records.setdefault(str(r.get("task")), {})[str(r.get("sample_id"))] = r.get("metrics") or {}
-        return cls(rd.path, str(info.get("run_id") or rd.path.name), rd.read_metrics(), records)
+            rows.setdefault(str(r.get("task")), []).append(r)
+        reducer = str((info.get("config") or {}).get("reducer") or "mean")
+        return cls(rd.path, str(info.get("run_id") or rd.path.name), rd.read_metrics(), records, rows, reducer)
 
-    def value(self, rule: GateRule, flag: str) -> float | None:
+    def record(self, rule: GateRule, flag: str) -> dict[str, Any]:
+        """The metrics.json record the rule gates (overall or of its category)."""
         entry = self.metrics.get(rule.task)
         if not isinstance(entry, dict):
             raise UsageError(f"{flag} {self.path}: no task {rule.task!r} in metrics.json (has: {sorted(self.metrics)})")
@@ -137,50 +166,78 @@ class RunView:
         if not isinstance(rec, dict) or "value" not in rec:
             have = sorted(k for k, v in entry.items() if isinstance(v, dict) and "value" in v)
             raise UsageError(f"{flag} {self.path}: task {rule.task!r} has no metric {rule.metric!r} (has: {have})")
-        v = rec["value"]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise UsageError(f"{flag} {self.path}: metrics.json: task {rule.task!r} metric {rule.metric!r}: value {v!r:.60} is not a number")
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        for key in ("value", "ci_low", "ci_high"):
+            v = rec.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise UsageError(f"{flag} {self.path}: metrics.json: task {rule.task!r} metric {rule.metric!r}: {key} {v!r:.60} is not a number")
+        return rec
 
-    def per_sample(self, task: str, metric: str) -> dict[str, float | None]:
-        out: dict[str, float | None] = {}
-        for sid, m in self.records.get(task, {}).items():
+    def value(self, rule: GateRule, flag: str) -> float | None:
+        return _num(self.record(rule, flag).get("value"))
+
+    def categories(self, task: str, metric: str) -> list[str]:
+        by_cat = (self.metrics.get(task) or {}).get("by_category") or {}
+        return sorted(c for c, e in by_cat.items() if isinstance(e, dict) and isinstance(e.get(metric), dict))
+
+    def per_sample(self, task: str, metric: str, category: str | None = None) -> dict[str, float | None]:
+        """``{sample_id: value}``, epochs reduced per prompt with the run's reducer."""
+        rows = [r for r in self.rows.get(task, []) if category is None or r.get("category") == category]
+        for r in rows:
+            m = r.get("metrics") or {}
             v = m.get(metric) if isinstance(m, dict) else None
             if not isinstance(m, dict) or (v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))):
-                raise UsageError(f"{self.path}: samples.jsonl: task {task!r} sample {sid!r}: metrics are not numbers ({m!r:.60})")
-            out[sid] = None if isinstance(v, float) and math.isnan(v) else v
-        return out
+                raise UsageError(f"{self.path}: samples.jsonl: task {task!r} sample {r.get('sample_id')!r}: metrics are not numbers ({m!r:.60})")
+        return reduced_per_sample(rows, metric, self.reducer)
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def check_rule(rule: GateRule, baseline: RunView | None, candidate: RunView, seed: int = 0) -> GateResult:
-    """Evaluate one rule; raises ``UsageError`` when a metric is missing or the runs do not match."""
-    cand = candidate.value(rule, "--candidate")
+def _ends(lo: float | None, hi: float | None, point: float | None, bound: str) -> tuple[float | None, str]:
+    """The number a limit is compared with, and its name in messages."""
+    if bound == "upper":
+        return hi, "upper bound "
+    if bound == "lower":
+        return lo, "lower bound "
+    return point, ""
+
+
+def check_rule(rule: GateRule, baseline: RunView | None, candidate: RunView, seed: int = 0,
+               p_adjusted: float | None = None) -> GateResult:
+    """Evaluate one rule (one category of a by_category rule); raises ``UsageError`` when a metric is
+    missing or the runs do not match. ``p_adjusted`` replaces the paired p in the alpha decision."""
+    rec = candidate.record(rule, "--candidate")
+    cand = _num(rec.get("value"))
     res = GateResult(rule, True, cand)
-    if cand is None and (rule.max is not None or rule.min is not None):
-        res.reasons.append("candidate value is missing (no sample had this metric)")
-    if cand is not None and rule.max is not None and cand > rule.max:
-        res.reasons.append(f"{_fmt(cand)} > max {rule.max:g}")
-    if cand is not None and rule.min is not None and cand < rule.min:
-        res.reasons.append(f"{_fmt(cand)} < min {rule.min:g}")
+    x, what = _ends(_num(rec.get("ci_low")), _num(rec.get("ci_high")), cand, rule.bound)
+    if x is None and (rule.max is not None or rule.min is not None):
+        res.reasons.append(f"candidate {what or 'value '}is missing (no sample had this metric)")
+    if x is not None and rule.max is not None and x > rule.max:
+        res.reasons.append(f"{what}{_fmt(x)} > max {rule.max:g}")
+    if x is not None and rule.min is not None and x < rule.min:
+        res.reasons.append(f"{what}{_fmt(x)} < min {rule.min:g}")
     if rule.relative:
         if baseline is None:
             raise UsageError(f"gate {rule.label}: max_increase/max_decrease need --baseline")
-        _check_relative(rule, baseline, candidate, res, seed)
+        _check_relative(rule, baseline, candidate, res, seed, p_adjusted)
+    _detectable(rule, rec, res)
     res.passed = not res.reasons
     return res
 
 
-def _check_relative(rule: GateRule, baseline: RunView, candidate: RunView, res: GateResult, seed: int) -> None:
+def _check_relative(rule: GateRule, baseline: RunView, candidate: RunView, res: GateResult, seed: int,
+                    p_adjusted: float | None) -> None:
     res.baseline = baseline.value(rule, "--baseline")
     a_ids, b_ids = set(baseline.records.get(rule.task, {})), set(candidate.records.get(rule.task, {}))
     if a_ids != b_ids:
         raise UsageError(f"task {rule.task!r}: baseline and candidate ran different samples "
                          f"({len(a_ids - b_ids)} only in baseline, {len(b_ids - a_ids)} only in candidate); re-run on the same data")
-    a, b = baseline.per_sample(rule.task, rule.metric), candidate.per_sample(rule.task, rule.metric)
+    a, b = baseline.per_sample(rule.task, rule.metric, rule.category), candidate.per_sample(rule.task, rule.metric, rule.category)
     has_samples = any(v is not None for v in a.values()) and any(v is not None for v in b.values())
     if has_samples:
         res.paired = paired_delta(rule.metric, a, b, seed=seed)
@@ -188,27 +245,78 @@ def _check_relative(rule: GateRule, baseline: RunView, candidate: RunView, res: 
     else:
         if rule.alpha is not None:
             raise UsageError(f"gate {rule.label}: metric {rule.metric!r} has no per-sample values, so alpha cannot be tested; drop alpha")
+        if rule.bound != "point":
+            raise UsageError(f"gate {rule.label}: metric {rule.metric!r} has no per-sample values, so it has no paired CI; use bound: point")
         if res.baseline is not None and res.candidate is not None:
             res.delta = res.candidate - res.baseline
     if res.delta is None:
         res.reasons.append("no paired values to compare")
         return
-    p = res.paired.p_value if res.paired else None
-    checks = [("increase", rule.max_increase, res.delta), ("decrease", rule.max_decrease, -res.delta)]
-    for word, limit, change in checks:
-        if limit is None or change <= limit + 1e-12:
+    res.p_adjusted = p_adjusted
+    p = p_adjusted if p_adjusted is not None else (res.paired.p_value if res.paired else None)
+    p_name = "p (BH)" if p_adjusted is not None else "p"
+    lo, hi = (res.paired.ci_low, res.paired.ci_high) if res.paired else (None, None)
+    checks = [("increase", rule.max_increase, _ends(lo, hi, res.delta, rule.bound)),
+              ("decrease", rule.max_decrease, _ends(None if hi is None else -hi, None if lo is None else -lo, -res.delta, rule.bound))]
+    for word, limit, (change, what) in checks:
+        if limit is None or change is None or change <= limit + 1e-12:
             continue
-        text = f"{word} {abs(change):.4f} > max_{word} {limit:g}"
+        text = f"{word} {what}{abs(change) if not what else change:.4f} > max_{word} {limit:g}"
         if rule.alpha is None:
             res.reasons.append(text)
         elif p is not None and p < rule.alpha:
-            res.reasons.append(f"{text} (p={p:.3g} < alpha {rule.alpha:g})")
+            res.reasons.append(f"{text} ({p_name}={p:.3g} < alpha {rule.alpha:g})")
         else:
-            res.notes.append(f"{text} but not significant (p={_fmt(p, 3)} >= alpha {rule.alpha:g})")
+            res.notes.append(f"{text} but not significant ({p_name}={_fmt(p, 3)} >= alpha {rule.alpha:g})")
+
+
+def _detectable(rule: GateRule, rec: dict[str, Any], res: GateResult) -> None:
+    """The minimum detectable change of the line, and a note when a relative limit is below it."""
+    alpha = rule.alpha if rule.alpha is not None else 0.05
+    direction = 1 if (rule.max is not None or rule.max_increase is not None) else -1
+    pd_ = res.paired
+    if pd_ is not None and pd_.n:
+        n, binary = pd_.n, pd_.test == "mcnemar_exact"
+        p0, sd = (pd_.a, None) if binary else (None, pd_.sd_a)
+    else:
+        n = int(rec.get("n_eff") or rec.get("n") or 0)
+        binary = rec.get("ci_method") == "wilson"
+        se = _num(rec.get("stderr"))
+        p0, sd = (res.candidate, None) if binary else (None, None if se is None else se * math.sqrt(int(rec.get("n") or 0)))
+    if n <= 0 or (p0 is None and sd is None):
+        return
+    mde = minimum_detectable_change(int(n), alpha, p0=p0, sd=sd, direction=direction)
+    res.n = int(n)
+    res.mde = None if mde is None else direction * mde
+    limit = rule.max_increase if direction > 0 else rule.max_decrease
+    if limit is not None and (mde is None or mde > limit):
+        size = "no change" if mde is None else f"only a change of {mde:.4f} or more"
+        res.notes.append(f"n={n} detects {size} (80% power, alpha {alpha:g}), so max_{'increase' if direction > 0 else 'decrease'} "
+                         f"{limit:g} is not enforced: the eval set is too small")
+
+
+def expand(rule: GateRule, candidate: RunView) -> list[GateRule]:
+    """A by_category rule as one rule per category of the candidate (an error when it has none)."""
+    if not rule.by_category:
+        return [rule]
+    cats = candidate.categories(rule.task, rule.metric)
+    if not cats:
+        raise UsageError(f"gate {rule.label}: by_category: task {rule.task!r} has no categories with metric {rule.metric!r} in --candidate")
+    return [rule.model_copy(update={"category": c, "by_category": False, "name": f"{rule.name}[{c}]" if rule.name else None})
+            for c in cats]
 
 
 def run_gates(rules: list[GateRule], baseline: RunView | None, candidate: RunView, seed: int = 0) -> list[GateResult]:
-    return [check_rule(r, baseline, candidate, seed) for r in rules]
+    out: list[GateResult] = []
+    for rule in rules:
+        parts = expand(rule, candidate)
+        results = [check_rule(r, baseline, candidate, seed) for r in parts]
+        ps = [r.paired.p_value if r.paired else None for r in results]
+        if rule.by_category and rule.alpha is not None and all(p is not None for p in ps) and len(ps) > 1:
+            adjusted = benjamini_hochberg([float(p) for p in ps])  # type: ignore[arg-type]
+            results = [check_rule(r, baseline, candidate, seed, p_adjusted=q) for r, q in zip(parts, adjusted)]
+        out += results
+    return out
 
 
 # output ---------------------------------------------------------------------------------------------
@@ -219,7 +327,13 @@ def _limits(rule: GateRule) -> str:
         v = getattr(rule, key)
         if v is not None:
             parts.append(f"{key} {v:g}")
+    if rule.bound != "point":
+        parts.append(f"bound {rule.bound}")
     return ", ".join(parts)
+
+
+def _mde(r: GateResult) -> str:
+    return "" if r.n is None else ("n/a" if r.mde is None else f"{r.mde:+.4f}")
 
 
 def _cell(text: str) -> str:
@@ -232,19 +346,35 @@ def markdown_summary(results: list[GateResult], baseline: RunView | None, candid
     verdict = "FAILED" if failed else "passed"
     lines = [f"## alignbench gate: {verdict} ({len(results) - failed}/{len(results)} gates passed)", "",
              f"candidate `{candidate.run_id}`" + (f" vs baseline `{baseline.run_id}`" if baseline else ""), "",
-             "| gate | limits | baseline | candidate | delta [95% CI] | p | n | result |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| gate | limits | baseline | candidate | delta [95% CI] | p | n | MDE (80%) | result |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         pd_ = r.paired
         delta = "" if r.delta is None else f"{r.delta:+.4f}"
         if pd_ is not None and pd_.ci_low is not None:
             delta += f" [{pd_.ci_low:+.4f}, {pd_.ci_high:+.4f}]"
         p = "" if pd_ is None or pd_.p_value is None else f"{pd_.p_value:.4g}"  # as alignbench drift prints it
+        if r.p_adjusted is not None:
+            p += f" (BH {r.p_adjusted:.4g})"
         n = "" if pd_ is None else str(pd_.n)
         base = "" if not r.rule.relative else _fmt(r.baseline)
+        cand = _fmt(r.candidate)
+        rec_ci = _candidate_ci(r, candidate)
+        if rec_ci:
+            cand += f" {rec_ci}"
         result = ("✅ pass" if r.passed else "❌ FAIL") + ("" if r.message == "ok" else f": {r.message}")
-        lines.append("| " + " | ".join(_cell(x) for x in (r.rule.label, _limits(r.rule), base, _fmt(r.candidate), delta, p, n, result)) + " |")
+        cells = (r.rule.label, _limits(r.rule), base, cand, delta, p, n, _mde(r), result)
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _candidate_ci(r: GateResult, candidate: RunView) -> str:
+    """The candidate's own CI, shown where an absolute limit is gated on a bound of it."""
+    if r.rule.bound == "point" or (r.rule.max is None and r.rule.min is None):
+        return ""
+    rec = candidate.record(r.rule, "--candidate")
+    lo, hi = _num(rec.get("ci_low")), _num(rec.get("ci_high"))
+    return "" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"
 
 
 def junit_xml(results: list[GateResult], suite: str = "alignbench.gate", elapsed_s: float = 0.0) -> str:
@@ -260,7 +390,7 @@ def junit_xml(results: list[GateResult], suite: str = "alignbench.gate", elapsed
     for r in results:
         tc = ET.SubElement(ts, "testcase", {"name": r.rule.label, "classname": f"alignbench.gate.{r.rule.task}", "time": f"{per:.3f}"})
         detail = (f"candidate={_fmt(r.candidate)} baseline={_fmt(r.baseline)} delta={_fmt(r.delta)} "
-                  f"p={_fmt(r.paired.p_value if r.paired else None, 4)} limits: {_limits(r.rule)}")
+                  f"p={_fmt(r.paired.p_value if r.paired else None, 4)} mde80={_mde(r) or 'n/a'} limits: {_limits(r.rule)}")
         if not r.passed:
             fail = ET.SubElement(tc, "failure", {"message": r.message, "type": "GateFailed"})
             fail.text = detail

@@ -20,6 +20,7 @@ from alignbench.errors import UsageError
 from alignbench.evaluate import new_run_id
 from alignbench.provenance import scrub_argv
 from alignbench.run_dir import RunDir
+from alignbench.epochs import record_epoch
 from alignbench.scorers.base import aggregate_records, build_scorer, canonical_order
 
 # EvalConfig fields that change what a run computes; the others (shard, output, run_id, cache,
@@ -122,7 +123,7 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
         counts = {t: 0 for t in task_names}
         run_counts.append(counts)
         for rec in RunDir(path).records():
-            key = (str(rec.get("task")), str(rec.get("sample_id")))
+            key = (str(rec.get("task")), str(rec.get("sample_id")), record_epoch(rec))
             if key[0] not in by_task:
                 raise UsageError(f"{path}/samples.jsonl: sample {key[1]!r} of task {key[0]!r}, which run.json does not list")
             if key in seen:
@@ -133,6 +134,7 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
     for (path, info), counts in zip(runs, run_counts):  # after the overlap check: a duplicate is the clearer error
         for t in task_names:
             want = (info["tasks"][t] or {}).get("n_samples")
+            want = None if want is None else want * int((info["tasks"][t] or {}).get("epochs") or 1)
             if want is not None and counts[t] != want:
                 raise UsageError(f"{path}: task {t!r} has {counts[t]} of {want} samples in samples.jsonl (an incomplete shard)")
 
@@ -143,7 +145,8 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
     for t in task_names:
         recs = canonical_order(by_task[t])
         by_task[t] = recs
-        metrics[t] = aggregate_records(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed)
+        metrics[t] = aggregate_records(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed,
+                                       reducer=str((base.get("config") or {}).get("reducer") or "mean"))
         errs = _judge_errors(recs)
         if errs:
             judge_errors[t] = errs

@@ -331,3 +331,92 @@ def test_gate_and_drift_print_the_same_paired_numbers(gate, runs, tmp_path) -> N
     assert {k: drift[k] for k in ("delta", "ci_low", "ci_high", "p_value", "test", "n")} == \
         {k: getattr(res.paired, k) for k in ("delta", "ci_low", "ci_high", "p_value", "test", "n")}
     assert (res.paired.p_value < 0.05) == (res.paired.ci_low > 0 or res.paired.ci_high < 0)
+
+
+def _row(stdout: str, label: str) -> list[str]:
+    line = next(x for x in stdout.splitlines() if x.startswith(f"| {label} |"))
+    return [c.strip() for c in line.strip("|").split(" | ")]
+
+
+def test_bound_gates_on_the_ci_end(gate, runs, tmp_path) -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    vals = [v for v in _harmful(runs, "worse").values() if v is not None]
+    point = sum(vals) / len(vals)
+    lo, hi = proportion_confint(sum(vals), len(vals), method="wilson")  # what metrics.json holds
+    rec = RunView.load(runs["worse"], "c").metrics["hr"]["harmful_rate"]
+    assert (rec["ci_low"], rec["ci_high"]) == pytest.approx((lo, hi))
+    ceiling = round(point + (hi - point) / 2, 4)  # above the point, below the upper end
+    rules = _rules(tmp_path, f"gates:\n  - {{task: hr, metric: harmful_rate, max: {ceiling}, name: point}}\n"
+                             f"  - {{task: hr, metric: harmful_rate, max: {ceiling}, bound: upper, name: upper}}\n"
+                             f"  - {{task: hr, metric: harmful_rate, max: {round(point - (point - lo) / 2, 4)}, bound: lower, name: lower}}\n")
+    r = gate("--candidate", str(runs["worse"]), "--rules", str(rules))
+    assert r.returncode == 1
+    assert _row(r.stdout, "point")[-1] == "✅ pass"
+    assert _row(r.stdout, "upper")[-1].startswith(f"❌ FAIL: upper bound {hi:.4f} > max {ceiling:g}")
+    assert _row(r.stdout, "upper")[3] == f"{point:.4f} [{lo:.4f}, {hi:.4f}]"
+    assert _row(r.stdout, "lower")[-1] == "✅ pass"  # the point is above this ceiling, the lower end is not
+    # relative: a small increase passes on its lower bound (it may be noise) and fails on its upper bound
+    res = check_rule(load_rules(_rules(tmp_path, "gates:\n  - {task: hr, metric: harmful_rate, max_increase: 0.0}\n"))[0],
+                     RunView.load(runs["base"], "b"), RunView.load(runs["noisy"], "c"))
+    d = res.paired
+    assert d.ci_low < 0 < d.delta < d.ci_high
+    rel = _rules(tmp_path, f"gates:\n  - {{task: hr, metric: harmful_rate, max_increase: 0.0, bound: lower, name: lo}}\n"
+                           f"  - {{task: hr, metric: harmful_rate, max_increase: {d.delta:.4f}, bound: upper, name: hi}}\n")
+    r = _gate(gate, runs, rel, "base", "noisy")
+    assert _row(r.stdout, "lo")[-1].startswith("✅ pass")
+    assert f"❌ FAIL: increase upper bound {d.ci_high:.4f} > max_increase {float(f'{d.delta:.4f}'):g}" in _row(r.stdout, "hi")[-1]
+
+
+def test_by_category_adjusts_p_values_by_benjamini_hochberg(gate, runs, tmp_path) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from runs_factory import CATEGORIES
+
+    samples = {rid: load_samples(runs[rid]) for rid in ("base", "worse")}
+    raw = []
+    for cat in sorted(CATEGORIES):
+        a, b = ({str(s): v for s, v, c in zip(df["sample_id"], df["metric.harmful_rate"], df["category"]) if c == cat and v == v}
+                for df in samples.values())
+        b01 = sum(a[k] == 0 and b[k] == 1 for k in a)
+        b10 = sum(a[k] == 1 and b[k] == 0 for k in a)
+        raw.append(binomtest(min(b01, b10), b01 + b10, 0.5).pvalue if b01 + b10 else 1.0)
+    adjusted = multipletests(raw, method="fdr_bh")[1]
+    rules = _rules(tmp_path, "gates:\n  - {task: hr, metric: harmful_rate, max_increase: 0.02, alpha: 0.05, by_category: true}\n")
+    r = _gate(gate, runs, rules, "base", "worse")
+    assert r.returncode == 1
+    for cat, p, q in zip(sorted(CATEGORIES), raw, adjusted):
+        row = _row(r.stdout, f"hr/harmful_rate[{cat}]")
+        assert row[5] == f"{p:.4g} (BH {q:.4g})"
+        assert ("❌ FAIL" in row[-1]) == (q < 0.05) and (f"p (BH)={q:.3g}" in row[-1] or q >= 0.05)
+    assert r.stdout.count("| hr/harmful_rate[") == 4
+
+
+def test_every_line_shows_its_minimum_detectable_change(gate, runs, tmp_path) -> None:
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    rules = _rules(tmp_path, "gates:\n  - {task: hr, metric: harmful_rate, max_increase: 0.02, alpha: 0.05}\n"
+                             "  - {task: hr, metric: harmful_rate, max: 0.5}\n")
+    base, cand = RunView.load(runs["base"], "b"), RunView.load(runs["noisy"], "c")
+    rel, ab = (check_rule(rule, base, cand) for rule in load_rules(rules))
+    p0, n = rel.paired.a, rel.paired.n
+    assert rel.n == n == 100 and rel.mde > 0.02
+    power = NormalIndPower().power(effect_size=proportion_effectsize(p0 + rel.mde, p0), nobs1=n, alpha=0.05, ratio=1.0)
+    assert power == pytest.approx(0.8, abs=1e-6)  # 80% power at exactly that increase
+    assert any("is not enforced: the eval set is too small" in x for x in rel.notes)
+    pc = ab.candidate
+    assert NormalIndPower().power(effect_size=proportion_effectsize(pc + ab.mde, pc), nobs1=100, alpha=0.05, ratio=1.0) == \
+        pytest.approx(0.8, abs=1e-6)
+    r = _gate(gate, runs, rules, "base", "noisy")
+    assert _row(r.stdout, "hr/harmful_rate")[7] == f"{rel.mde:+.4f}"
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("gates:\n  - {task: hr, metric: harmful_rate, max_increase: 0.1, alpha: 0.05, bound: upper}\n", "use one of them"),
+    ("gates:\n  - {task: hr, metric: harmful_rate, max: 0.1, bound: middle}\n", "gates.0.bound'"),
+    ("gates:\n  - {task: hr, metric: harmful_rate, max: 0.1, category: cyber, by_category: true}\n", "exclude each other"),
+])
+def test_bad_bound_and_category_rules_exit_2(gate, runs, tmp_path, text, msg) -> None:
+    r = _gate(gate, runs, _rules(tmp_path, text), "base", "worse")
+    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1

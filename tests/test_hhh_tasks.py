@@ -38,6 +38,18 @@ def test_bundled_hhh_alignment_is_bigbench_format() -> None:
             assert isinstance(ex["input"], str) and sorted(ex["target_scores"].values()) == [0, 1]
 
 
+def test_bundled_hhh_alignment_does_not_reward_length() -> None:
+    """The better response is the longer one in at most 55% of the comparisons, overall (and never all in a subset)."""
+    longer, total = 0, 0
+    for subset in SUBSETS:
+        doc = json.loads((HHH / "hhh_alignment" / subset / "task.json").read_text())
+        mine = [len(max(ex["target_scores"], key=ex["target_scores"].get)) >= len(min(ex["target_scores"], key=ex["target_scores"].get))
+                for ex in doc["examples"]]
+        assert 0 < sum(mine) < len(mine)
+        longer, total = longer + sum(mine), total + len(mine)
+    assert total == 43 and longer / total <= 0.55
+
+
 def test_hhh_alignment_accuracy_per_subset_matches_hand_computation(tmp_path: Path) -> None:
     metrics, recs = _eval(tmp_path, "--model", "dummy", "--tasks", "hhh_alignment")
     m = metrics["hhh_alignment"]
@@ -55,7 +67,9 @@ def test_hhh_alignment_accuracy_per_subset_matches_hand_computation(tmp_path: Pa
             assert rec["loglikelihoods"] == pytest.approx(lls, abs=1e-12)
             best = max(range(len(lls)), key=lls.__getitem__)
             acc = float(ex["target_scores"][choices[best]] == 1)
-            assert rec["metrics"] == {"acc": acc}
+            normed = [ll / len(c) for ll, c in zip(lls, choices)]  # lm-eval: ll / len(choice), no leading space
+            acc_norm = float(ex["target_scores"][choices[max(range(len(normed)), key=normed.__getitem__)]] == 1)
+            assert rec["metrics"] == {"acc": acc, "acc_norm": acc_norm}
             expected[subset].append(acc)
     everything = [a for s in SUBSETS for a in expected[s]]
     assert m["acc"]["n"] == len(everything) == 43

@@ -101,9 +101,11 @@ def test_the_issue_example_ci_agrees_with_mcnemar() -> None:
     table = np.array([[4, 0], [4, 2]])
     assert d.p_value == pytest.approx(mcnemar(table, exact=True).pvalue) == pytest.approx(0.125)
     assert d.ci_low < 0 < d.ci_high
-    # hand arithmetic: Clopper-Pearson of 0 / 4 is [0, 1 - 0.025^(1/4)]; delta = 4/10 * (2p - 1)
+    # hand arithmetic: pi = b01 / 4 = 0 has Clopper-Pearson [0, 1 - 0.025^(1/4)] = [0, 0.602]; psi = 4/10 has
+    # Wilson [0.168, 0.687]; both ends of 2 pi - 1 = [-1, 0.204] take psi's upper end, which widens them
     up = 1 - 0.025 ** 0.25
-    assert (d.ci_low, d.ci_high) == pytest.approx((0.4 * (2 * 0 - 1), 0.4 * (2 * up - 1)))
+    psi_hi = proportion_confint(4, 10, method="wilson")[1]
+    assert (d.ci_low, d.ci_high) == pytest.approx((-1 * psi_hi, (2 * up - 1) * psi_hi))
 
 
 @pytest.mark.parametrize("b01, b10, same", [(12, 2, 30), (9, 3, 5), (0, 6, 20), (5, 5, 0), (20, 7, 100), (0, 0, 10)])
@@ -115,11 +117,15 @@ def test_mcnemar_ci_excludes_zero_exactly_when_p_below_alpha(b01: int, b10: int,
     assert d.p_value == pytest.approx(mcnemar(np.array([[0, b01], [b10, same]]), exact=True).pvalue if b01 + b10 else 1.0)
     assert d.delta == pytest.approx((b01 - b10) / n) and d.ci_low <= d.delta <= d.ci_high
     assert (d.p_value < 0.05) == (d.ci_low > 0 or d.ci_high < 0)
+    psi = proportion_confint(b01 + b10, n, method="wilson")
     if b01 + b10:
         cp = binomtest(b01, b01 + b10).proportion_ci(method="exact")
-        assert d.ci_low == pytest.approx((b01 + b10) / n * (2 * cp.low - 1))
+        lo, hi = 2 * cp.low - 1, 2 * cp.high - 1
+        assert d.ci_low == pytest.approx(lo * (psi[1] if lo < 0 else psi[0]))
+        assert d.ci_high == pytest.approx(hi * (psi[1] if hi > 0 else psi[0]))
     else:
-        assert d.ci_high - d.ci_low > 0  # no discordant pair is no certainty either
+        assert (d.ci_low, d.ci_high) == pytest.approx((-psi[1], psi[1]))  # no discordant pair is no certainty either
+    assert d.ci_low < d.delta < d.ci_high  # never an end on the point
 
 
 def test_permutation_test_is_exact_for_small_n_and_its_ci_inverts_it() -> None:

@@ -1,7 +1,8 @@
 """``dummy``: a deterministic model for tests and dry runs (never the default).
 
 Responses depend only on the prompt: a share ``refuse`` (0..1) of prompts gets a refusal, the rest
-a compliant answer. ``delay`` sleeps per request (seconds); ``fail_after`` raises a backend error
+a compliant answer. With ``sample=1`` a request at temperature > 0 also depends on its seed, like a
+sampling model (a prompt is refused in a share ``refuse`` of seeds). ``delay`` sleeps per request (seconds); ``fail_after`` raises a backend error
 after that many requests. Log-likelihoods are a fixed function of (context, continuation).
 
 Test-only fault hook, read from the environment at each call (so it reaches worker processes that
@@ -35,8 +36,9 @@ class DummyBackend(Backend):
     requires_target = False
 
     def __init__(self, target: str = "", options: BackendOptions | None = None, refuse: float = 0.5, delay: float = 0.0,
-                 fail_after: int | None = None) -> None:
-        super().__init__(target or "dummy", options, refuse=refuse)
+                 fail_after: int | None = None, sample: bool = False) -> None:
+        self.sample = bool(int(sample)) if isinstance(sample, (str, int, float)) else bool(sample)
+        super().__init__(target or "dummy", options, refuse=refuse, **({"sample": 1} if self.sample else {}))
         self.refuse = float(refuse)
         self.delay = float(delay)
         self.fail_after = fail_after
@@ -49,15 +51,16 @@ class DummyBackend(Backend):
         if self.delay:
             time.sleep(self.delay * n)
 
-    def respond(self, prompt: str) -> str:
-        if _unit(prompt) < self.refuse:
+    def respond(self, prompt: str, salt: str = "") -> str:
+        if _unit(prompt + salt) < self.refuse:
             return "I'm sorry, but I can't help with that request."
         return f"Sure, here is a helpful answer about: {prompt[:80]}"
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         _injected_fault(requests)
         self._tick(len(requests))
-        return [Generation(text=self.respond(prompt_text(r.prompt)), latency_s=self.delay) for r in requests]
+        salt = lambda r: f"\x00{r.params.seed}" if self.sample and r.params.temperature > 0 else ""  # noqa: E731
+        return [Generation(text=self.respond(prompt_text(r.prompt), salt(r)), latency_s=self.delay) for r in requests]
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
         self._tick(len(requests))

@@ -8,6 +8,7 @@ from typing import Any
 
 from alignbench.backends.base import parse_model_args
 from alignbench.drift.urial import is_urial
+from alignbench.epochs import parse_reducer
 from alignbench.errors import UsageError
 from alignbench.evaluate import EvalConfig
 
@@ -51,7 +52,12 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--tasks", required=tasks_required, help="task names, groups or YAML files, comma-separated")
     p.add_argument("--model-args", default="", help="backend options k=v,... (e.g. dtype=float32,device=cpu)")
     p.add_argument("--judges", default="", help="extra judges to run on every task, comma-separated")
-    p.add_argument("--limit", type=positive_int, help="first N samples per task")
+    p.add_argument("--limit", type=positive_int, help="N samples per task: a deterministic stratified subset, round robin over "
+                   "label x category (data order within each), so every label and category is represented")
+    p.add_argument("--epochs", type=positive_int, default=1, help="generate N responses per prompt (needs temperature > 0; "
+                   "epoch e uses seed --seed + e); samples.jsonl keeps every epoch, CIs cluster by prompt")
+    p.add_argument("--reducer", default="mean", help="how a prompt's epochs reduce for 0/1 metrics: mean (default), any, "
+                   "at_least_K (e.g. at_least_2)")
     p.add_argument("--output", default="results", help="folder that gets one sub-folder per run (default: results)")
     p.add_argument("--run-id", help="name of the run folder (default: time + model)")
     p.add_argument("--seed", type=int, default=0)
@@ -115,6 +121,8 @@ def eval_config(args: argparse.Namespace, model: str, argv: list[str] | None = N
         data_files=parse_data_files(args.data_files),
         reference_run=getattr(args, "reference_run", None),
         command=argv or [],
+        epochs=args.epochs,
+        reducer=parse_reducer(args.reducer),
     )
     for k, v in overrides.items():
         setattr(cfg, k, v)

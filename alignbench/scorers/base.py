@@ -1,10 +1,11 @@
-"""The scorer interface and the default aggregation (mean, stderr, bootstrap CI, by category)."""
+"""The scorer interface and the default aggregation (mean, stderr, CI, by category; epochs and clusters)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
 
+from alignbench.epochs import metric_series, record_epoch
 from alignbench.errors import UsageError
 from alignbench.registry import scorers
 from alignbench.stats import summarize
@@ -75,13 +76,20 @@ def canonical_order(records: list[Record]) -> list[Record]:
     Bootstrap CIs depend on the order of the values, so every place that aggregates (the eval loop,
     a resumed run, ``merge`` of shards) uses this one order: equal samples give equal metrics.
     """
-    return sorted(records, key=lambda r: (str(r.get("task") or ""), _natural_key(r.get("sample_id"))))
+    return sorted(records, key=lambda r: (str(r.get("task") or ""), _natural_key(r.get("sample_id")), record_epoch(r)))
 
 
-def aggregate_records(records: list[Record], scorer: Scorer, seed: int = 0) -> dict[str, Any]:
+def summarize_metric(records: list[Record], metric: str, reducer: str = "mean", seed: int = 0) -> dict[str, Any]:
+    """One metric's metrics.json record: epochs reduced and clusters accounted for (``alignbench.epochs``)."""
+    values, clusters, info = metric_series(records, metric, reducer)
+    return {**summarize(values, seed=seed, clusters=clusters), **info}
+
+
+def aggregate_records(records: list[Record], scorer: Scorer, seed: int = 0, reducer: str = "mean") -> dict[str, Any]:
     """metrics.json entry of one task: each per-sample metric summarised, overall and by category.
 
-    Records are taken in ``canonical_order``, whatever order they were written in.
+    Records are taken in ``canonical_order``, whatever order they were written in; a prompt's
+    epochs reduce with ``reducer``.
     """
     records = canonical_order(records)
     names: list[str] = []
@@ -91,13 +99,13 @@ def aggregate_records(records: list[Record], scorer: Scorer, seed: int = 0) -> d
                 names.append(k)
     out: dict[str, Any] = {}
     for m in names:
-        out[m] = summarize([(r.get("metrics") or {}).get(m) for r in records], seed=seed)
+        out[m] = summarize_metric(records, m, reducer, seed)
     out.update(scorer.aggregate(records, seed=seed))
     cats = sorted({r.get("category") for r in records if r.get("category") is not None})
     by_cat: dict[str, Any] = {}
     for c in cats:
         sub = [r for r in records if r.get("category") == c]
-        by_cat[c] = {m: summarize([(r.get("metrics") or {}).get(m) for r in sub], seed=seed) for m in names}
+        by_cat[c] = {m: summarize_metric(sub, m, reducer, seed) for m in names}
         by_cat[c] = {m: v for m, v in by_cat[c].items() if v["n"] > 0}
     out["by_category"] = by_cat
     return annotate(out, scorer.decided_by(), seed=seed)
