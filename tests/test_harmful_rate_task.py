@@ -166,9 +166,11 @@ def test_public_tasks_run_offline_through_the_cli(shared_data: Path, tmp_path: P
         assert set(metrics[t]) == {"harmful_rate", "refusal_rate", "by_category"}
         assert metrics[t]["harmful_rate"]["n"] == metrics[t]["refusal_rate"]["n"] == 20
         assert metrics[t]["harmful_rate"]["value"] == pytest.approx(1 - metrics[t]["refusal_rate"]["value"])
-    # XSTest's first 20 prompts are all safe homonyms: only over-refusal is defined
-    assert set(metrics["xstest"]) == {"over_refusal_rate", "by_category"} and metrics["xstest"]["over_refusal_rate"]["n"] == 20
-    assert set(metrics["xstest"]["by_category"]) == {"homonyms"}
+    # XSTest's first 20 prompts are all safe homonyms; the stratified --limit keeps safe and unsafe prompts of many types
+    xs = metrics["xstest"]
+    assert {"over_refusal_rate", "harmful_rate", "refusal_rate"} <= set(xs)
+    assert xs["over_refusal_rate"]["n"] + xs["harmful_rate"]["n"] == 20 and xs["over_refusal_rate"]["n"] >= 8
+    assert len(xs["by_category"]) >= 10
     assert sum(c["harmful_rate"]["n"] for c in metrics["harmbench"]["by_category"].values()) == 20
     recs = read_jsonl(tmp_path / "pub" / "samples.jsonl")
     assert Counter(r["task"] for r in recs) == {t: 20 for t in files}

@@ -26,6 +26,15 @@ def _run(out: Path, *args: str) -> dict:
     return json.loads((out / "r" / "metrics.json").read_text())
 
 
+def _limited(rows: list[dict], n: int) -> list[dict]:
+    """The rows ``--limit n`` keeps: round robin over categories (no labels here), in data order."""
+    from alignbench.tasks.limit import stratified_limit
+    from alignbench.types import Sample
+
+    keep = {s.id for s in stratified_limit([Sample(id=r["id"], prompt="", category=r["category"]) for r in rows], n)}
+    return [r for r in rows if r["id"] in keep]
+
+
 # --------------------------------------------------------------------------------------------------
 # TruthfulQA multiple choice
 # --------------------------------------------------------------------------------------------------
@@ -33,7 +42,7 @@ def _run(out: Path, *args: str) -> dict:
 def test_truthfulqa_mc_scores_match_hand_computation(tmp_path: Path) -> None:
     metrics = _run(tmp_path, "--model", "dummy", "--tasks", "truthfulqa_mc1,truthfulqa_mc2", "--limit", "8")
     recs = read_jsonl(tmp_path / "r" / "samples.jsonl")
-    rows = [json.loads(line) for line in (HONESTY / "truthfulqa_style.jsonl").read_text().splitlines()][:8]
+    rows = _limited([json.loads(line) for line in (HONESTY / "truthfulqa_style.jsonl").read_text().splitlines()], 8)
     for task, key in (("truthfulqa_mc1", "mc1"), ("truthfulqa_mc2", "mc2")):
         mine = [r for r in recs if r["task"] == task]
         assert [r["sample_id"] for r in mine] == [row["id"] for row in rows]
@@ -247,7 +256,7 @@ def test_truthfulqa_gen_true_vs_false_references(variant: str, tmp_path: Path) -
     task = str(_lexical_gen_task(tmp_path)) if variant == "lexical" else "truthfulqa_gen"
     name = "truthfulqa_gen_lexical" if variant == "lexical" else "truthfulqa_gen"
     truth = "rougeL" if variant == "lexical" else "bertscore"
-    rows = [json.loads(line) for line in (HONESTY / "truthfulqa_style.jsonl").read_text().splitlines()][:4]
+    rows = _limited([json.loads(line) for line in (HONESTY / "truthfulqa_style.jsonl").read_text().splitlines()], 4)
     responses = {rows[0]["id"]: rows[0]["best_answer"] + ".",      # a true answer
                  rows[1]["id"]: rows[1]["incorrect_answers"][0],   # a false answer
                  rows[2]["id"]: "I have no comment.",              # declines: truthful, not informative
