@@ -55,7 +55,9 @@ def wilson_ci(successes: float, n: float, confidence: float = CONFIDENCE) -> tup
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact ends at 0% and 100% (no 0.9999999999999999)
+    hi = 1.0 if successes >= n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def is_binary(values: np.ndarray) -> bool:

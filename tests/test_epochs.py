@@ -85,6 +85,12 @@ def test_gate_pairs_prompts_with_epochs_reduced(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     row = [c.strip() for c in next(x for x in r.stdout.splitlines() if x.startswith("| mini/")).strip("|").split(" | ")]
     assert row[6] == "16"  # 16 harmful prompts paired, not 48 answers
+    d = run_main("drift", str(tmp_path / "out" / "a"), str(tmp_path / "out" / "b"), "--output", str(tmp_path / "d"), "--run-id", "d")
+    assert d.returncode == 0, d.stderr
+    drow = next(x.split("\t") for x in d.stdout.splitlines() if x.startswith("mini\trefusal_rate\t"))
+    assert (row[2], row[3], row[4], row[5], row[6]) == tuple(drow[2:7])  # the same per-prompt comparison as drift
+    dj = json.loads((tmp_path / "d" / "d" / "drift.json").read_text())["tasks"]["mini"]["metrics"]["refusal_rate"]
+    assert dj["test"] == "mcnemar_exact" and dj["n"] == 16  # "any" keeps the per-prompt values 0/1
 
 
 def test_epochs_resume_redoes_only_missing_epochs(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alignbench.epochs import per_sample
 from alignbench.errors import UsageError
 from alignbench.paired import paired_delta
 from alignbench.run_dir import RunDir
@@ -32,8 +33,13 @@ class Side:
 
     path: Path
     info: dict[str, Any]
-    records: dict[str, dict[str, dict[str, Any]]]  # task -> sample_id -> record
+    records: dict[str, dict[str, dict[str, Any]]]  # task -> sample_id -> record (the first epoch's)
     metrics: dict[str, Any]
+    rows: dict[str, list[dict[str, Any]]] | None = None  # task -> every record, when a task ran several epochs
+
+    @property
+    def reducer(self) -> str:
+        return str((self.info.get("config") or {}).get("reducer") or "mean")
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -45,12 +51,25 @@ def load_side(path: str | Path) -> Side:
     rd = RunDir(path)
     info = rd.read_run()
     records: dict[str, dict[str, dict[str, Any]]] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
     for r in canonical_order(rd.records()):
-        records.setdefault(str(r.get("task")), {})[str(r.get("sample_id"))] = r
+        records.setdefault(str(r.get("task")), {}).setdefault(str(r.get("sample_id")), r)
+        rows.setdefault(str(r.get("task")), []).append(r)
     if not records:
         raise UsageError(f"{rd.path}: run has no samples")
     metrics = rd.read_metrics() if rd.metrics_file.is_file() else {}
-    return Side(rd.path, info, records, metrics)
+    epochs = {t: rs for t, rs in rows.items() if len(rs) > len(records[t])}
+    return Side(rd.path, info, records, metrics, epochs or None)
+
+
+def _values(side: Side, task: str, metric: str, ids: list[str]) -> dict[str, float | None]:
+    """Per-sample values of one metric; a task with epochs reduces them per prompt (as ``gate`` does)."""
+    if side.rows and task in side.rows:
+        for r in side.rows[task]:
+            _number(r, metric, side.path)  # the same check on every epoch's record
+        reduced = per_sample(side.rows[task], metric, side.reducer)
+        return {i: reduced.get(i) for i in ids}
+    return {i: _number(side.records[task][i], metric, side.path) for i in ids}
 
 
 def select_tasks(base: Side, tuned: Side, names: list[str] | None, groups: dict[str, list[str]] | None = None) -> list[str]:
@@ -142,8 +161,7 @@ def compare_task(task: str, base: Side, tuned: Side, seed: int = 0) -> tuple[dic
     flips: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
     for m in names:
-        va = {i: _number(ra[i], m, base.path) for i in ids}
-        vb = {i: _number(rb[i], m, tuned.path) for i in ids}
+        va, vb = _values(base, task, m, ids), _values(tuned, task, m, ids)
         d = paired_delta(m, va, vb, seed=seed).as_dict()
         d["by_category"] = {}
         for c in cats:
