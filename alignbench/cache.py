@@ -204,7 +204,8 @@ class CachedBackend:
         payloads = [{"prompt": r.prompt, "system": r.system_prompt, "params": r.params.as_dict()} for r in requests]
 
         def decode(d: dict[str, Any]) -> Generation:
-            return Generation(text=d["text"], cached=True, latency_s=0.0, num_tokens=d.get("num_tokens"))
+            return Generation(text=d["text"], cached=True, latency_s=0.0, num_tokens=d.get("num_tokens"),
+                              token_logprobs=d.get("token_logprobs"))
 
         return self._run("generate", requests, payloads, self.backend.generate, decode)
 

@@ -29,10 +29,13 @@ class GenerationParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    logprobs: int = 0  # > 0: also return that many most likely tokens at each generated position
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        if not self.logprobs:  # absent when unused, so cache keys made before the field existed still match
+            d.pop("logprobs")
         return d
 
 
@@ -51,6 +54,9 @@ class Generation:
     cached: bool = False
     latency_s: float = 0.0
     num_tokens: int | None = None
+    # with GenerationParams.logprobs = k: per generated token {"token": text, "logprob": float | None,
+    # "top": {token text: logprob} of the k most likely}; the tokens' texts concatenate to the output's text
+    token_logprobs: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ thread; several may run at once) and returns one of:
 * ``dict`` - sent verbatim as the JSON body with status 200 (full control of the payload).
 * ``Reply(status=200, json=None, body=None, headers={}, delay=0.0, drop=False)`` - full control of
   status, headers, raw body bytes, delay before answering, or dropping the connection.
+* ``Recorded(text, tokens=None)`` - a recorded model answer (e.g. a classifier's output, malformed
+  or not), sent verbatim (no ``stop``/``max_tokens`` cut); ``tokens`` = ``[(token, logprob, {alt: logprob}),
+  ...]`` whose texts concatenate to ``text``. When the request asks for log-probabilities (chat:
+  ``logprobs``/``top_logprobs``; completions: ``logprobs=k``) they are sent in that endpoint's layout,
+  at most ``k`` alternatives per token.
 
 The default handler answers ``default_text(req)``: ``"Echo: "`` + the last user message (chat) or
 the prompt (completions) - deterministic, so tests can predict it. ``req.model`` is the requested
@@ -85,7 +90,7 @@ from typing import Any, Union
 
 import pytest
 
-__all__ = ["OpenAIServer", "RecordedRequest", "Reply", "default_text", "tokenize", "token_logprob",
+__all__ = ["OpenAIServer", "RecordedRequest", "Reply", "Recorded", "default_text", "tokenize", "token_logprob",
            "greedy_token", "openai_server"]
 
 _TOKEN = re.compile(r"\s*[A-Za-z0-9']+|\s*[^\sA-Za-z0-9']+|\s+")
@@ -126,7 +131,19 @@ class Reply:
     passthrough: bool = False  # after ``delay``, answer as if no fault (used by ``slow``)
 
 
-Handler = Callable[[RecordedRequest], Union[str, dict, Reply]]
+@dataclass
+class Recorded:
+    """A recorded answer with its tokens' log-probabilities (see the module docstring)."""
+
+    text: str
+    tokens: list[tuple[str, float, dict[str, float]]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tokens is not None and "".join(t for t, _, _ in self.tokens) != self.text:
+            raise ValueError("Recorded tokens do not spell the text")
+
+
+Handler = Callable[[RecordedRequest], Union[str, dict, Reply, Recorded]]
 
 
 @dataclass
@@ -364,10 +381,10 @@ class OpenAIServer:
             return self._chat(req, model, n)
         return self._completions(req, model, n)
 
-    def _call_handler(self, req: RecordedRequest) -> str | dict | Reply:
+    def _call_handler(self, req: RecordedRequest) -> str | dict | Reply | Recorded:
         out = self.handler(req)
-        if not isinstance(out, (str, dict, Reply)):
-            raise TypeError(f"handler returned {type(out).__name__}; expected str, dict or Reply")
+        if not isinstance(out, (str, dict, Reply, Recorded)):
+            raise TypeError(f"handler returned {type(out).__name__}; expected str, dict, Reply or Recorded")
         return out
 
     def _chat(self, req: RecordedRequest, model: str, n: int) -> Reply:
@@ -377,13 +394,22 @@ class OpenAIServer:
         users = [m.get("content", "") for m in msgs if isinstance(m, dict) and m.get("role") == "user"]
         req.text = str(users[-1] if users else msgs[-1].get("content", ""))
         out = self._call_handler(req)
-        if not isinstance(out, str):
+        logprobs = None
+        if isinstance(out, Recorded):
+            text, finish = out.text, "stop"
+            if req.json.get("logprobs") and out.tokens is not None:
+                k = int(req.json.get("top_logprobs") or 0)
+                logprobs = {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode()),
+                                         "top_logprobs": [{"token": a, "logprob": v, "bytes": list(a.encode())}
+                                                          for a, v in list(top.items())[:k]]} for t, lp, top in out.tokens]}
+        elif not isinstance(out, str):
             return out if isinstance(out, Reply) else Reply(json=out)
-        text, finish = _cut(out, req.json.get("stop"), req.json.get("max_tokens", req.json.get("max_completion_tokens")))
+        else:
+            text, finish = _cut(out, req.json.get("stop"), req.json.get("max_tokens", req.json.get("max_completion_tokens")))
         return Reply(json={
             "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish,
-                         "logprobs": None}],
+                         "logprobs": logprobs}],
             "usage": {"prompt_tokens": sum(len(tokenize(str(m.get("content", "")))) for m in msgs),
                       "completion_tokens": len(tokenize(text)), "total_tokens": 0},
         })
@@ -401,11 +427,22 @@ class OpenAIServer:
         for i, p in enumerate(prompts):
             req.text = p
             out = self._call_handler(req)
+            if isinstance(out, Recorded) and not echo:
+                choice: dict[str, Any] = {"index": i, "text": out.text, "finish_reason": "stop", "logprobs": None}
+                if logprobs is not None and out.tokens is not None:
+                    offsets = [sum(len(t) for t, _, _ in out.tokens[:j]) for j in range(len(out.tokens))]
+                    choice["logprobs"] = {"tokens": [t for t, _, _ in out.tokens], "token_logprobs": [lp for _, lp, _ in out.tokens],
+                                          "top_logprobs": [dict(list(top.items())[: int(logprobs)]) for _, _, top in out.tokens],
+                                          "text_offset": offsets}
+                choices.append(choice)
+                continue
+            if isinstance(out, Recorded):
+                out = out.text
             if not isinstance(out, str):
                 return out if isinstance(out, Reply) else Reply(json=out)
             gen, finish = _cut(out, req.json.get("stop"), req.json.get("max_tokens", 16))
             text = (p + gen) if echo else gen
-            choice: dict[str, Any] = {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
+            choice = {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
             if logprobs is not None:
                 choice["logprobs"] = self._logprobs(p, text, echo, int(logprobs))
             choices.append(choice)

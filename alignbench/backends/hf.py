@@ -10,6 +10,9 @@ checkpoint's dtype on GPU), ``device`` (cpu|cuda|cuda:N|mps|auto; default cuda w
 ``gguf_file`` (a GGUF file inside TARGET, or pass the .gguf path as TARGET), ``trust_remote_code``,
 ``revision``, ``max_length`` (context window; default from the model config), ``chat_template``
 (true/false: force use or non-use of the tokenizer's chat template).
+
+A request with ``GenerationParams.logprobs = k`` also gets the k most likely tokens at each generated
+position (the model's own next-token distribution, before any sampling) in ``Generation.token_logprobs``.
 """
 
 from __future__ import annotations
@@ -279,6 +282,10 @@ class HFBackend(Backend):
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], dtype=torch.long)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
         processors = LogitsProcessorList()
+        top_k = max(int(r.params.logprobs) for r in reqs)
+        recorder = _TopLogprobs(top_k) if top_k > 0 else None
+        if recorder is not None:  # first, so it sees the model's own distribution
+            processors.append(recorder)
         if any(r.params.temperature > 0 for r in reqs):
             seeds = [request_seed(r.params.seed, r.prompt, r.system_prompt) for r in reqs]
             processors.append(_RowSampler([r.params.temperature for r in reqs], [r.params.top_p for r in reqs], seeds))
@@ -292,14 +299,15 @@ class HFBackend(Backend):
         per = (time.perf_counter() - t0) / len(prompts)
         eos = set(self.eos_ids)
         gens = []
-        for row in seqs[:, width:].tolist():
+        for b, row in enumerate(seqs[:, width:].tolist()):
             # the text ends at the first EOS; a row stopped early by a stop string is padded instead, so
             # trailing pads go too (a pad the model generated mid-text stays, as lm-eval keeps it)
             n = next((k for k, t in enumerate(row) if t in eos), len(row))
             while n and row[n - 1] == self.pad_id:
                 n -= 1
             text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
-            gens.append(Generation(text=_cut_at_stop(text, stop), latency_s=per, num_tokens=n))  # EOS not counted
+            lps = recorder.tokens(self.tokenizer, b, row[:n], reqs[b].params.logprobs) if recorder and reqs[b].params.logprobs else None
+            gens.append(Generation(text=_cut_at_stop(text, stop), latency_s=per, num_tokens=n, token_logprobs=lps))  # EOS not counted
         return gens
 
     # log-likelihood -----------------------------------------------------------------------------
@@ -429,6 +437,40 @@ class _StopStrings:
                 if any(s in text for s in self.stop):
                     self.done[row] = True
         return self.done.clone()
+
+
+class _TopLogprobs:
+    """Records the k most likely next tokens (log-probabilities of the model's distribution) at every step."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.steps: list[tuple[Any, Any]] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        values, ids = torch.log_softmax(scores.float(), dim=-1).topk(self.k, dim=-1)
+        self.steps.append((values.cpu(), ids.cpu()))
+        return scores
+
+    def tokens(self, tokenizer: Any, row: int, ids: list[int], k: int) -> list[dict[str, Any]]:
+        """``Generation.token_logprobs`` of one row: each token's text is what it adds to the decoded text
+        (so the texts concatenate to the output), its log-probability, and its k best alternatives."""
+        import math
+
+        out: list[dict[str, Any]] = []
+        prev = ""
+        for step, tok in enumerate(ids):
+            text = tokenizer.decode(ids[:step + 1], skip_special_tokens=True)
+            values, alts = self.steps[step][0][row].tolist(), self.steps[step][1][row].tolist()
+            top: dict[str, float] = {}
+            for v, a in list(zip(values, alts))[:k]:
+                t = tokenizer.decode([a], skip_special_tokens=False)
+                top[t] = v if t not in top else max(v, top[t]) + math.log1p(math.exp(-abs(v - top[t])))
+            chosen = dict(zip(alts, values)).get(tok)
+            out.append({"token": text[len(prev):] if text.startswith(prev) else tokenizer.decode([tok]), "logprob": chosen, "top": top})
+            prev = text
+        return out
 
 
 class _RowSampler:

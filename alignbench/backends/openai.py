@@ -21,6 +21,10 @@ log-probability of every prompt token; the continuation's tokens are found by ``
 summed. ``max_tokens`` is 1 (not 0) because vLLM rejects 0; the generated token lies past the
 prompt and is ignored. Servers without prompt log-probabilities (OpenAI chat models, llama.cpp
 server) cannot serve multiple-choice tasks: that is a one-line error naming the cause.
+
+A generation request with ``GenerationParams.logprobs = k`` also asks for the k most likely tokens
+at each generated position (chat: ``logprobs=true, top_logprobs=k``; completions: ``logprobs=k``)
+and returns them as ``Generation.token_logprobs`` (None when the server sends none).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from alignbench.types import Generation, GenerationRequest, Loglikelihood, Logli
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
-RESERVED_ARGS = {"model", "messages", "prompt", "stream", "n", "echo", "logprobs", "max_tokens"}
+RESERVED_ARGS = {"model", "messages", "prompt", "stream", "n", "echo", "logprobs", "top_logprobs", "max_tokens"}
 SECRET_ARGS = ("key", "token", "secret", "password", "authorization")
 MAX_RETRY_AFTER = 300.0
 LOGPROBS_HINT = ("multiple-choice tasks need a /v1/completions endpoint that returns prompt log-probabilities "
@@ -252,6 +256,31 @@ def _completion_text(data: Any) -> tuple[str, int | None]:
     return text, (data.get("usage") or {}).get("completion_tokens")
 
 
+def _chat_token_logprobs(data: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs.content`` of a chat answer as ``Generation.token_logprobs`` (None when absent)."""
+    content = (data["choices"][0].get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        return None
+    out = []
+    for t in content:
+        top: dict[str, float] = {}
+        for alt in t.get("top_logprobs") or []:
+            top[str(alt["token"])] = max(float(alt["logprob"]), top.get(str(alt["token"]), float("-inf")))
+        out.append({"token": str(t["token"]), "logprob": None if t.get("logprob") is None else float(t["logprob"]), "top": top})
+    return out
+
+
+def _completion_token_logprobs(data: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs`` of a completion (legacy layout) as ``Generation.token_logprobs`` (None when absent)."""
+    lp = data["choices"][0].get("logprobs")
+    if not isinstance(lp, dict) or not isinstance(lp.get("tokens"), list):
+        return None
+    values = lp.get("token_logprobs") or [None] * len(lp["tokens"])
+    tops = lp.get("top_logprobs") or [None] * len(lp["tokens"])
+    return [{"token": str(t), "logprob": None if v is None else float(v),
+             "top": {str(k): float(x) for k, x in (top or {}).items()}} for t, v, top in zip(lp["tokens"], values, tops)]
+
+
 class LogprobsUnsupported(Exception):
     """The server's answer holds no prompt log-probabilities."""
 
@@ -376,7 +405,11 @@ class OpenAIBackend(Backend):
             body["stop"] = list(p.stop)
         body.update({k: v for k, v in self.extra.items() if v is not None})
         if isinstance(r.prompt, str) and self.endpoint == "completions":
+            if p.logprobs:
+                body["logprobs"] = p.logprobs
             return "/completions", {**body, "prompt": r.prompt}
+        if p.logprobs:
+            body.update(logprobs=True, top_logprobs=p.logprobs)
         messages = [{"role": "user", "content": r.prompt}] if isinstance(r.prompt, str) else list(r.prompt)
         return "/chat/completions", {**body, "messages": messages}
 
@@ -395,11 +428,16 @@ class OpenAIBackend(Backend):
         def factory(r: GenerationRequest) -> Callable[[], Awaitable[Generation]]:
             path, body = self._body(r)
             parse = _chat_text if path == "/chat/completions" else _completion_text
+            token_logprobs = _chat_token_logprobs if path == "/chat/completions" else _completion_token_logprobs
+
+            def check(data: Any) -> tuple[str, int | None, list[dict[str, Any]] | None]:
+                text, ntok = parse(data)
+                return text, ntok, token_logprobs(data) if r.params.logprobs else None
 
             async def call() -> Generation:
                 t0 = time.monotonic()
-                text, ntok = await self.client.request("POST", path, body, check=parse)
-                return Generation(text=text, latency_s=time.monotonic() - t0, num_tokens=ntok)
+                text, ntok, lps = await self.client.request("POST", path, body, check=check)
+                return Generation(text=text, latency_s=time.monotonic() - t0, num_tokens=ntok, token_logprobs=lps)
 
             return call
 
