@@ -25,7 +25,7 @@ from alignbench.config import TaskConfig
 from alignbench.epochs import cluster_of, done_keys, epoch_seed, task_epochs
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
-from alignbench.judges.catalog import builtin_judges, judge_version_hash
+from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides, judge_version_hash
 from alignbench.provenance import scrub, scrub_argv, versions, git_commit
 from alignbench.drift.urial import STOP as URIAL_STOP
 from alignbench.drift.urial import load_urial
@@ -60,6 +60,10 @@ class EvalConfig:
     data_files: dict[str, str] = field(default_factory=dict)
     reference_run: str | None = None  # run folder of the unaligned model (honesty scorer's known/unknown)
     urial: str | None = None  # "urial" | "urial:NAME": URIAL in-context alignment (alignbench.drift.urial)
+    harm_judge: str | None = None  # scorer_args harm_judge / refusal_judge of the tasks whose scorer takes them
+    refusal_judge: str | None = None
+    judge_models: dict[str, str] = field(default_factory=dict)  # --judge-model JUDGE=SPEC
+    judge_model_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # --judge-model-args; "" = all of judge_models
     command: list[str] = field(default_factory=list)
     epochs: int = 1  # generations per prompt (alignbench.epochs)
     reducer: str = "mean"  # how a prompt's epochs reduce: mean | any | at_least_K
@@ -150,22 +154,62 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
 
     def judge(name: str) -> Judge:
         if name not in judge_cache:
-            judge_cache[name] = catalog.build(name)
+            judge_cache[name] = catalog.build(name, **judge_model_overrides(name, cfg.judge_models, cfg.judge_model_args))
         return judge_cache[name]
 
-    prepared = []
+    planned = []
     for t in tasks:
         if cfg.reference_run and "reference_run" in inspect.signature(scorers.get(t.scorer or "judge_scores")).parameters:
             t = t.model_copy(update={"scorer_args": {**t.scorer_args, "reference_run": str(Path(cfg.reference_run).resolve())}})
         override = cfg.data_files.get(t.name)
         samples = select_samples(load_samples_for(t, override), t.name, cfg.limit, cfg.shard)
         task_epochs(t, cfg.epochs, cfg.temperature, samples)  # checks --epochs and the cluster field against the task
-        scorer = build_scorer(t.scorer, t.scorer_args, t.source or f"task {t.name!r}")
+        scorer = build_scorer(t.scorer, task_scorer_args(t, cfg), t.source or f"task {t.name!r}")
         names = list(dict.fromkeys(t.judges + scorer.required_judges() + cfg.judges))
-        prepared.append(PreparedTask(t, samples, [judge(n) for n in names], scorer, resolve_data_paths(t, override)))
-    if cfg.reference_run and not any("reference_run" in p.cfg.scorer_args for p in prepared):
+        planned.append((t, samples, names, scorer, override))
+    if cfg.reference_run and not any("reference_run" in p[0].scorer_args for p in planned):
         raise UsageError(f"--reference-run {cfg.reference_run}: none of the tasks ({cfg.tasks}) uses a reference run (the honesty scorer does)")
+    check_judge_role_flags(cfg, tasks)
+    check_judge_model_names(catalog, cfg.judge_models, cfg.judge_model_args, list(dict.fromkeys(n for p in planned for n in p[2])))
+    prepared = []
+    for t, samples, names, scorer, override in planned:
+        judges = [judge(n) for n in names]
+        scorer.check_judges({j.name: j for j in judges})
+        prepared.append(PreparedTask(t, samples, judges, scorer, resolve_data_paths(t, override)))
     return prepared
+
+
+JUDGE_ROLE_FLAGS = {"harm_judge": "--harm-judge", "refusal_judge": "--refusal-judge"}
+
+
+def _takes(scorer_name: str | None, arg: str) -> bool:
+    return arg in inspect.signature(scorers.get(scorer_name or "judge_scores")).parameters
+
+
+def task_scorer_args(t: TaskConfig, cfg: EvalConfig) -> dict[str, Any]:
+    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them."""
+    args = dict(t.scorer_args)
+    for arg in JUDGE_ROLE_FLAGS:
+        value = getattr(cfg, arg)
+        if value and _takes(t.scorer, arg):
+            args[arg] = value
+    return args
+
+
+def check_judge_role_flags(cfg: EvalConfig, tasks: list[TaskConfig]) -> None:
+    """--harm-judge / --refusal-judge name a known judge and some task takes them."""
+    catalog = builtin_judges()
+    for arg, flag in JUDGE_ROLE_FLAGS.items():
+        value = getattr(cfg, arg)
+        if not value:
+            continue
+        try:
+            catalog.config(value)
+        except UsageError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+        if not any(_takes(t.scorer, arg) for t in tasks):
+            raise UsageError(f"{flag}: none of the tasks ({', '.join(t.name for t in tasks)}) takes a {arg.replace('_', ' ')} "
+                             "(the harmful_rate family does)")
 
 
 def _chunk_size(backend: Backend, cfg: EvalConfig) -> int:
@@ -254,6 +298,15 @@ class Evaluator:
         if self._backend is None:
             backends.get(parse_model_spec(cfg.model)[0])  # an unknown backend fails before any data is read
         prepared = prepare_tasks(cfg)
+        for j in {id(j): j for p in prepared for j in p.judges}.values():
+            j.load()  # a judge model that is missing or cannot load stops here, before any generation
+        notices: dict[str, list[str]] = {}
+        for p in prepared:
+            note = p.scorer.notice()
+            if note:
+                notices.setdefault(note, []).append(p.cfg.name)
+        for note, names in notices.items():
+            print(f"alignbench: task{'s' if len(names) > 1 else ''} {', '.join(names)}: {note}", file=sys.stderr)
         run_dir = self._open_run_dir()
         backend = self._backend or load_backend(cfg.model, cfg.model_args, BackendOptions(cfg.batch_size, cfg.concurrency, cfg.seed))
         cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path(), fallback=self._cache_fallback)

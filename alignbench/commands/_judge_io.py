@@ -19,7 +19,7 @@ from typing import Any
 from alignbench.errors import UsageError
 from alignbench.jsonl import iter_objects
 from alignbench.judges.base import Judge
-from alignbench.judges.catalog import builtin_judges
+from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides
 from alignbench.types import JudgeInput
 
 RESERVED = {"prompt", "response", "references", "id", "sample_id", "category", "meta", "judgments"}
@@ -63,12 +63,28 @@ def judge_input(row: dict[str, Any]) -> JudgeInput:
                       sample_id=str(sid), category=row.get("category"), meta=meta)
 
 
-def build_judges(names: str) -> list[Judge]:
-    wanted = [n.strip() for n in names.split(",") if n.strip()]
+def build_judges(names: str, args: Any = None) -> list[Judge]:
+    """The named judges, with ``--judge-model`` / ``--judge-model-args`` of ``args`` applied, their models loaded."""
+    from alignbench.commands._options import parse_judge_model_args, parse_judge_models
+
+    wanted = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip()))
     if not wanted:
         raise UsageError("--judges is empty; name one or more judges (alignbench list judges)")
     catalog = builtin_judges()
-    return [catalog.build(n) for n in dict.fromkeys(wanted)]
+    models = parse_judge_models(getattr(args, "judge_model", "") or "")
+    model_args = parse_judge_model_args(getattr(args, "judge_model_args", None) or [])
+    for n in wanted:
+        catalog.config(n)  # an unknown name fails before any other check
+    check_judge_model_names(catalog, models, model_args, wanted)
+    judges = [catalog.build(n, **judge_model_overrides(n, models, model_args)) for n in wanted]
+    try:
+        for j in judges:
+            j.load()
+    except BaseException:
+        for j in judges:
+            j.close()
+        raise
+    return judges
 
 
 def write_jsonl(path: str, rows: list[dict[str, Any]]) -> None:

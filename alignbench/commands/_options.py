@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,44 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--shard", type=shard, help="run shard I of N (0-based), e.g. 0/4")
     p.add_argument("--data-files", default="", help="TASK=PATH,... local data replacing a task's data source")
     p.add_argument("--reference-run", help="RUN_DIR of the unaligned model: honesty tasks call a question known when it answered correctly")
+    p.add_argument("--harm-judge", help="judge deciding harm for the harmful_rate family (e.g. llamaguard, shieldlm)")
+    p.add_argument("--refusal-judge", help="judge deciding refusal for the harmful_rate family (default: the tasks' own)")
+    add_judge_model_options(p)
+
+
+def add_judge_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--judge-model", default="", metavar="JUDGE=SPEC[,...]",
+                   help="judge model of a judge, e.g. llamaguard=openai:meta-llama/Llama-Guard-3-8B or shieldlm=hf:/models/shieldlm")
+    p.add_argument("--judge-model-args", action="append", default=[], metavar="[JUDGE:]k=v,...",
+                   help="backend options of the judge models (all given with --judge-model, or JUDGE's only); repeatable")
+
+
+def parse_judge_models(text: str) -> dict[str, str]:
+    """``"llamaguard=openai:X,shieldlm=hf:/m"`` -> ``{"llamaguard": "openai:X", "shieldlm": "hf:/m"}``."""
+    out: dict[str, str] = {}
+    for part in filter(None, (s.strip() for s in (text or "").split(","))):
+        judge, sep, spec = part.partition("=")
+        if not sep or not judge.strip() or not spec.strip():
+            raise UsageError(f"--judge-model: expected JUDGE=SPEC (e.g. llamaguard=hf:meta-llama/Llama-Guard-3-8B), got {part!r}")
+        out[judge.strip()] = spec.strip()
+    return out
+
+
+_JUDGE_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+):(?=[^=]*=)")
+
+
+def parse_judge_model_args(values: list[str]) -> dict[str, dict[str, Any]]:
+    """Each ``[JUDGE:]k=v,...`` -> ``{JUDGE or "": {k: v}}`` ("" = every judge given with --judge-model)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values or []:
+        m = _JUDGE_PREFIX.match(value.strip())
+        judge, rest = (m.group(1), value.strip()[m.end():]) if m else ("", value.strip())
+        try:
+            args = parse_model_args(rest)
+        except UsageError as exc:
+            raise UsageError(str(exc).replace("--model-args", "--judge-model-args", 1)) from None
+        out.setdefault(judge, {}).update(args)
+    return out
 
 
 def read_system_prompt(value: str | None) -> str | None:
@@ -120,6 +159,10 @@ def eval_config(args: argparse.Namespace, model: str, argv: list[str] | None = N
         shard=args.shard,
         data_files=parse_data_files(args.data_files),
         reference_run=getattr(args, "reference_run", None),
+        harm_judge=getattr(args, "harm_judge", None),
+        refusal_judge=getattr(args, "refusal_judge", None),
+        judge_models=parse_judge_models(getattr(args, "judge_model", "")),
+        judge_model_args=parse_judge_model_args(getattr(args, "judge_model_args", [])),
         command=argv or [],
         epochs=args.epochs,
         reducer=parse_reducer(args.reducer),

@@ -17,6 +17,7 @@ import argparse
 import math
 import sys
 
+from alignbench.commands._options import add_judge_model_options
 from alignbench.commands._judge_io import ProgressFile, build_judges, judge_input, read_rows
 from alignbench.registry import commands
 
@@ -33,10 +34,11 @@ class JudgeCommand:
         p.add_argument("--input", required=True, help="JSONL: one {prompt, response, references?, ...} object per line")
         p.add_argument("--output", required=True, help="JSONL to write: the input lines with 'judgments' added")
         p.add_argument("--resume", action="store_true", help="keep the lines an interrupted run already wrote to OUTPUT.partial")
+        add_judge_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
         rows = read_rows(args.input)
-        judges = build_judges(args.judges)  # unknown names fail before any model loads
+        judges = build_judges(args.judges, args)  # unknown names fail before any model loads
         progress = ProgressFile(args.output)
         done = progress.resume(rows, [j.name for j in judges]) if args.resume else progress.start()
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from alignbench.agreement import label_agreement
+from alignbench.commands._options import add_judge_model_options
 from alignbench.commands._judge_io import build_judges, judge_input, read_rows, write_jsonl
 from alignbench.errors import UsageError
 from alignbench.human_sets import load_set, parse_set
@@ -128,6 +129,7 @@ class JudgeEvalCommand:
         p.add_argument("--output", help="JSONL to write: each line with its judgment, judge_label and correct")
         p.add_argument("--card", nargs="?", const="", default=None, metavar="PATH",
                        help="write the judge card (default judges/cards/NAME.json; a trained judge's folder: card.json)")
+        add_judge_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
         if "," in args.judge:
@@ -140,7 +142,7 @@ class JudgeEvalCommand:
         else:
             rows = read_rows(args.input, required=("prompt", "response", args.label_field))
             set_name, set_decision, set_labels, label_field, source = None, None, (), args.label_field, args.input
-        (judge,) = build_judges(args.judge)
+        (judge,) = build_judges(args.judge, args)
         declared = [str(x) for x in getattr(judge, "labels", ()) or ()]
         if declared:
             check_map(mapping, declared, judge.name, seen=False)

@@ -51,5 +51,8 @@ class Judge(ABC):
                 out[i] = r
         return out
 
+    def load(self) -> None:
+        """Load the judge's models now, so a missing or broken one stops a run before it starts (UsageError)."""
+
     def close(self) -> None:
         """Release models or connections."""

@@ -6,6 +6,7 @@ import hashlib
 import inspect
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alignbench.config import JudgeConfig, load_config, load_named_configs
 from alignbench.errors import UsageError
@@ -31,10 +32,14 @@ class JudgeCatalog:
             return JudgeConfig(name=folder.name, kind="embedding_clf", params={"path": str(folder)}, source=str(folder / "weights.npz"))
         raise UsageError(f"unknown judge {name!r}{did_you_mean(name, list(self.judges))}")
 
-    def build(self, name: str) -> Judge:
+    def build(self, name: str, model: str | None = None, model_args: dict[str, Any] | None = None) -> Judge:
+        """The judge named ``name``; ``model`` / ``model_args`` (from ``--judge-model``/``--judge-model-args``)
+        replace its judge model(s) and add backend options."""
         cfg = self.config(name)
         cls = judge_kinds.get(cfg.kind)
         params = dict(cfg.params)
+        if model is not None or model_args:
+            params.update(judge_model_params(cls, cfg, model, model_args or {}))
         if "base_dir" in inspect.signature(cls.__init__).parameters and cfg.source:
             params.setdefault("base_dir", str(Path(cfg.source).parent))  # for templates next to the YAML
         try:
@@ -43,6 +48,57 @@ class JudgeCatalog:
             raise UsageError(f"{cfg.source}: field 'params': {exc}") from None
         judge.definition = cfg  # the YAML it was built from (a --judges FILE.yaml is not in the catalog by name)
         return judge
+
+
+def _init_params(cls: type) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            names |= set(inspect.signature(vars(klass)["__init__"]).parameters)
+    return names
+
+
+def judge_model_params(cls: type, cfg: JudgeConfig, model: str | None, model_args: dict[str, Any]) -> dict[str, Any]:
+    """The params that point a judge at another judge model: ``model`` (one backend spec) or, for a
+    jury, ``models``; the YAML's environment-variable fallback no longer applies."""
+    accepted = _init_params(cls)
+    out: dict[str, Any] = {}
+    if model is not None:
+        if "models" in accepted:
+            out.update(models=[model], models_env=None)
+        elif "model" in accepted:
+            out["model"] = model
+            if "model_env" in accepted:
+                out["model_env"] = None
+        else:
+            raise UsageError(f"--judge-model {cfg.name}=...: judge {cfg.name!r} (kind {cfg.kind}) runs no judge model")
+    if model_args:
+        if "model_args" not in accepted:
+            raise UsageError(f"--judge-model-args: judge {cfg.name!r} (kind {cfg.kind}) takes no backend options")
+        out["model_args"] = {**(cfg.params.get("model_args") or {}), **model_args}
+    return out
+
+
+def judge_model_overrides(name: str, models: dict[str, str], model_args: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``build()`` keywords of judge ``name`` from ``--judge-model`` / ``--judge-model-args`` values."""
+    model = models.get(name)
+    args = {**(model_args.get("", {}) if model is not None else {}), **model_args.get(name, {})}
+    return {"model": model, "model_args": args or None}
+
+
+def check_judge_model_names(catalog: "JudgeCatalog", models: dict[str, str], model_args: dict[str, dict[str, Any]],
+                            running: list[str]) -> None:
+    """Every judge named by ``--judge-model`` / ``--judge-model-args`` exists and is run (one-line UsageError)."""
+    for flag, names in (("--judge-model", list(models)), ("--judge-model-args", [k for k in model_args if k])):
+        for n in names:
+            try:
+                catalog.config(n)
+            except UsageError as exc:
+                raise UsageError(f"{flag}: {exc}") from None
+            if n not in running:
+                raise UsageError(f"{flag}: judge {n!r} is not run here (running: {', '.join(running) or 'none'})")
+    if model_args.get("") and not models:
+        raise UsageError("--judge-model-args without a JUDGE: prefix applies to the judges of --judge-model, and none is given")
 
 
 @lru_cache(maxsize=1)
