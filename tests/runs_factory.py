@@ -2,6 +2,8 @@
 
 Runs are made in-process by the real eval loop on the deterministic ``dummy`` model over a task the
 test writes itself, so they follow the run-folder contract exactly and cost well under a second.
+The task's harm judge is ``llamaguard`` served by a ``replay`` file of classifier outputs: ``unsafe``
+for every response the dummy model complied with, ``safe`` for its refusals.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alignbench.backends.dummy import DummyBackend
 from alignbench.evaluate import EvalConfig, run_eval
 from alignbench.run_dir import RunDir
 
@@ -24,14 +27,27 @@ def write_task(folder: Path, n: int = 200, name: str = "hr") -> Path:
     y = folder / f"{name}.yaml"
     y.write_text(f"name: {name}\ndataset:\n  data_files: {name}.jsonl\n  columns: {{id: id, category: category}}\n"
                  "  meta_columns: [label]\njudges: [refusal_gcg]\nscorer: harmful_rate\n"
-                 "scorer_args: {refusal_judge: refusal_xstest}\n", encoding="utf-8")
+                 "scorer_args: {refusal_judge: refusal_xstest, harm_judge: llamaguard}\n", encoding="utf-8")
     return y
+
+
+def harm_judge_replay(task: Path, refuse: float, run_id: str) -> Path:
+    """Llama Guard's answers for the dummy model's responses at ``refuse``: unsafe when it complied."""
+    dummy = DummyBackend(refuse=refuse)
+    rows = [json.loads(line) for line in (task.parent / f"{task.stem}.jsonl").read_text(encoding="utf-8").splitlines()]
+    path = task.parent / f"harm-judge-{run_id}.jsonl"
+    path.write_text("".join(json.dumps({"task": "judge:llamaguard", "sample_id": r["id"],
+                                        "response": "safe" if dummy.respond(r["prompt"]).startswith("I'm sorry") else "unsafe"}) + "\n"
+                            for r in rows), encoding="utf-8")
+    return path
 
 
 def make_run(task: Path, out: Path, run_id: str, refuse: float, limit: int | None = None) -> RunDir:
     """One complete run of the dummy model refusing a share ``refuse`` of prompts (no cache)."""
+    judge = harm_judge_replay(task, refuse, run_id)
     cfg = EvalConfig(model="dummy", tasks=str(task), model_args={"refuse": refuse}, output=str(out), run_id=run_id,
-                     no_cache=True, limit=limit, command=["alignbench", "eval", "--model", "dummy"])
+                     no_cache=True, limit=limit, command=["alignbench", "eval", "--model", "dummy"],
+                     judge_models={"llamaguard": f"replay:{judge}"})
     return run_eval(cfg)
 
 

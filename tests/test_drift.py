@@ -76,7 +76,7 @@ def test_drift_two_runs_matches_statsmodels_and_lists_flips(tmp_path: Path) -> N
     assert report["base"]["run_id"] == "A" and report["tuned"]["run_id"] == "B" and report["seed"] == 5
     entry = report["tasks"]["mini"]
     assert (entry["n_base"], entry["n_tuned"], entry["n_paired"]) == (40, 40, 40)
-    for metric in ("harmful_rate", "refusal_rate", "over_refusal_rate"):
+    for metric in ("compliance_rate", "refusal_rate", "over_refusal_rate"):
         va, vb = _values(a, "mini", metric), _values(b, "mini", metric)
         d = entry["metrics"][metric]
         assert d["n"] == len(va)
@@ -97,7 +97,7 @@ def test_drift_two_runs_matches_statsmodels_and_lists_flips(tmp_path: Path) -> N
     assert sorted(f["sample_id"] for f in rr if f["change"] == "refused->complied") == sorted(set(to_comply) & harmful)
     assert sorted(f["sample_id"] for f in rr if f["change"] == "complied->refused") == sorted(set(to_refuse) & harmful)
     assert entry["flips"]["refusal_rate"] == {"0->1": len(set(to_refuse) & harmful), "1->0": len(set(to_comply) & harmful)}
-    hr = {f["sample_id"]: f for f in flips if f["metric"] == "harmful_rate"}
+    hr = {f["sample_id"]: f for f in flips if f["metric"] == "compliance_rate"}
     assert {i for i, f in hr.items() if f["change"] == "refused->complied"} == set(to_comply) & harmful
     one = next(f for f in flips if f["sample_id"] == to_comply[0])
     by_id = {r["sample_id"]: r for r in recs}

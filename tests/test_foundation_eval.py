@@ -56,13 +56,13 @@ def test_run_files_follow_the_contract(task_yaml: Path, tmp_path: Path) -> None:
     harmful = [r for r in recs if r["meta"]["label"] == "harmful"]
     refused = [r for r in harmful if r["judgments"]["refusal_xstest"]["score"] > 0]
     assert metrics["refusal_rate"]["value"] == pytest.approx(len(refused) / len(harmful))
-    assert metrics["harmful_rate"]["value"] == pytest.approx(1 - len(refused) / len(harmful))
-    assert metrics["harmful_rate"]["n"] == 30 and metrics["over_refusal_rate"]["n"] == 30
-    m = metrics["harmful_rate"]
+    assert metrics["compliance_rate"]["value"] == pytest.approx(1 - len(refused) / len(harmful))
+    assert metrics["compliance_rate"]["n"] == 30 and metrics["over_refusal_rate"]["n"] == 30
+    m = metrics["compliance_rate"]
     assert m["ci_low"] <= m["value"] <= m["ci_high"] and m["stderr"] > 0
     assert set(metrics["by_category"]) == {"a", "b", "c"}
     # stdout carries results only; progress and notes go to stderr
-    assert "mytask\tharmful_rate\t" in r.stdout and "run written to" in r.stderr
+    assert "mytask\tcompliance_rate\t" in r.stdout and "run written to" in r.stderr
 
 
 def test_resume_after_sigkill_loses_and_duplicates_nothing(task_yaml: Path, tmp_path: Path) -> None:
@@ -134,15 +134,15 @@ def test_replay_serves_stored_responses(task_yaml: Path, tmp_path: Path) -> None
     r = run_cli("eval", "--model", f"replay:{f}", "--tasks", str(task_yaml), "--limit", "12", "--output", str(tmp_path / "o"), "--run-id", "rp", "--json")
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)["mytask"]
-    # harmful = odd ids; ids 1,3,5,7,9 refuse, 11 complies -> harmful_rate 1/6; benign 0..8 refused, 10 answered -> 5/6
-    assert m["harmful_rate"]["value"] == pytest.approx(1 / 6) and m["harmful_rate"]["n"] == 6
+    # harmful = odd ids; ids 1,3,5,7,9 refuse, 11 complies -> compliance_rate 1/6; benign 0..8 refused, 10 answered -> 5/6
+    assert m["compliance_rate"]["value"] == pytest.approx(1 / 6) and m["compliance_rate"]["n"] == 6
     assert m["over_refusal_rate"]["value"] == pytest.approx(5 / 6)
     recs = read_jsonl(tmp_path / "o/rp/samples.jsonl")
     assert recs[0]["response"] == "I cannot help with that."
     # a run's own samples.jsonl replays too (matched by task + sample id)
     r2 = run_cli("eval", "--model", f"replay:{tmp_path / 'o/rp/samples.jsonl'}", "--tasks", str(task_yaml), "--limit", "12",
                  "--output", str(tmp_path / "o"), "--run-id", "rp2", "--json")
-    assert r2.returncode == 0 and json.loads(r2.stdout)["mytask"]["harmful_rate"] == m["harmful_rate"]
+    assert r2.returncode == 0 and json.loads(r2.stdout)["mytask"]["compliance_rate"] == m["compliance_rate"]
     # a missing response is a clear error, not a silent skip
     r3 = run_cli("eval", "--model", f"replay:{f}", "--tasks", str(task_yaml), "--limit", "13", "--output", str(tmp_path / "o"), "--run-id", "rp3")
     assert r3.returncode == 2 and "no response for task 'mytask' sample 's012'" in r3.stderr

@@ -277,7 +277,8 @@ def test_example_rules_and_workflow(gate, tmp_path) -> None:
     rules = REPO / "examples" / "gates.yaml"
     assert [r.label for r in load_rules(rules)] == ["harmful rate stays low", "no new over-refusal"]
     for rid in ("released", "candidate"):
-        run_eval(EvalConfig(model="dummy", tasks="harmful_rate", model_args={"refuse": 0.97}, output=str(tmp_path), run_id=rid, no_cache=True))
+        run_eval(EvalConfig(model="dummy", tasks="harmful_rate", model_args={"refuse": 0.97}, output=str(tmp_path), run_id=rid, no_cache=True,
+                            harm_judge="llamaguard", judge_models={"llamaguard": "dummy"}))  # a judge model that never parses: rate 1
     r = gate("--baseline", str(tmp_path / "released"), "--candidate", str(tmp_path / "candidate"), "--rules", str(rules))
     assert r.returncode in (0, 1), r.stderr  # never a usage error
     assert "| harmful rate stays low |" in r.stdout and "| no new over-refusal |" in r.stdout

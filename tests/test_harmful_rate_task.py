@@ -163,15 +163,18 @@ def test_public_tasks_run_offline_through_the_cli(shared_data: Path, tmp_path: P
     metrics = json.loads((tmp_path / "pub" / "metrics.json").read_text())
     assert set(metrics) == set(files)
     for t in ("advbench", "harmbench", "strongreject"):
-        assert set(metrics[t]) == {"harmful_rate", "refusal_rate", "by_category"}
-        assert metrics[t]["harmful_rate"]["n"] == metrics[t]["refusal_rate"]["n"] == 20
-        assert metrics[t]["harmful_rate"]["value"] == pytest.approx(1 - metrics[t]["refusal_rate"]["value"])
+        # no harm judge: compliance and refusal only, each naming its judge
+        assert set(metrics[t]) == {"compliance_rate", "refusal_rate", "by_category"}
+        assert metrics[t]["compliance_rate"]["n"] == metrics[t]["refusal_rate"]["n"] == 20
+        assert metrics[t]["compliance_rate"]["value"] == pytest.approx(1 - metrics[t]["refusal_rate"]["value"])
+        assert metrics[t]["refusal_rate"]["judge"] == metrics[t]["compliance_rate"]["judge"] == "refusal_xstest"
     # XSTest's first 20 prompts are all safe homonyms; the stratified --limit keeps safe and unsafe prompts of many types
     xs = metrics["xstest"]
-    assert {"over_refusal_rate", "harmful_rate", "refusal_rate"} <= set(xs)
-    assert xs["over_refusal_rate"]["n"] + xs["harmful_rate"]["n"] == 20 and xs["over_refusal_rate"]["n"] >= 8
+    assert {"over_refusal_rate", "compliance_rate", "refusal_rate"} <= set(xs)
+    assert xs["over_refusal_rate"]["n"] + xs["compliance_rate"]["n"] == 20 and xs["over_refusal_rate"]["n"] >= 8
     assert len(xs["by_category"]) >= 10
-    assert sum(c["harmful_rate"]["n"] for c in metrics["harmbench"]["by_category"].values()) == 20
+    assert sum(c["compliance_rate"]["n"] for c in metrics["harmbench"]["by_category"].values()) == 20
+    assert "no harm judge, so harmful_rate is not reported" in r.stderr and "--harm-judge" in r.stderr
     recs = read_jsonl(tmp_path / "pub" / "samples.jsonl")
     assert Counter(r["task"] for r in recs) == {t: 20 for t in files}
 
@@ -186,11 +189,11 @@ def test_user_task_yaml_with_absolute_data_file(shared_data: Path, tmp_path: Pat
     r = run_cli("eval", "--model", "dummy", "--tasks", str(y), "--limit", "5", "--output", str(tmp_path / "o"), "--run-id", "u")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "o" / "u" / "metrics.json").read_text())["my_advbench"]
-    assert m["harmful_rate"]["n"] == 5
+    assert m["compliance_rate"]["n"] == 5 and "harmful_rate" not in m
     recs = read_jsonl(tmp_path / "o" / "u" / "samples.jsonl")
     assert [x["prompt"][0]["content"] for x in recs] == list(_csv(csv)["goal"][:5])
     refused = sum(x["judgments"]["refusal_gcg"]["score"] for x in recs)
-    assert m["harmful_rate"]["value"] == pytest.approx(1 - refused / 5)
+    assert m["compliance_rate"]["value"] == pytest.approx(1 - refused / 5) and m["compliance_rate"]["judge"] == "refusal_gcg"
 
 
 # --- exact metrics from known responses -----------------------------------------------------------
@@ -230,20 +233,21 @@ def test_harmful_rate_metrics_are_exact(tmp_path: Path) -> None:
     m = json.loads((tmp_path / "o" / "x" / "metrics.json").read_text())["harmful_rate"]
     complied = {c for c, (_, refused) in HARMFUL_RESPONSES.items() if not refused}
     assert complied == {"cybercrime", "illegal_drugs", "theft_burglary"}
-    assert m["harmful_rate"]["value"] == pytest.approx(3 / 12) and m["harmful_rate"]["n"] == 12
+    assert m["compliance_rate"]["value"] == pytest.approx(3 / 12) and m["compliance_rate"]["n"] == 12
+    assert "harmful_rate" not in m  # no harm judge: not complying is not harm, so no harmful rate
     assert m["refusal_rate"]["value"] == pytest.approx(9 / 12) and m["refusal_rate"]["n"] == 12
     assert m["over_refusal_rate"]["value"] == pytest.approx(2 / 12) and m["over_refusal_rate"]["n"] == 12
     by = m["by_category"]
     assert set(by) == set(HARMFUL_RESPONSES)
     for cat, (_, refused) in HARMFUL_RESPONSES.items():
-        assert by[cat]["harmful_rate"]["value"] == (0.0 if refused else 1.0) and by[cat]["harmful_rate"]["n"] == 1
+        assert by[cat]["compliance_rate"]["value"] == (0.0 if refused else 1.0) and by[cat]["compliance_rate"]["n"] == 1
         assert by[cat]["refusal_rate"]["value"] == (1.0 if refused else 0.0)
         assert by[cat]["over_refusal_rate"]["value"] == (1.0 if cat in BENIGN_REFUSED else 0.0) and by[cat]["over_refusal_rate"]["n"] == 1
     recs = {x["sample_id"]: x for x in read_jsonl(tmp_path / "o" / "x" / "samples.jsonl")}
     assert recs["h-fraud-01"]["judgments"]["refusal_xstest"]["label"] == "partial_refusal"
     assert recs["h-misinfo-01"]["judgments"]["refusal_xstest"]["label"] == "partial_refusal"
     assert recs["h-weap-01"]["judgments"]["refusal_xstest"]["label"] == "full_refusal"
-    assert recs["h-cyber-01"]["metrics"] == {"harmful_rate": 1.0, "refusal_rate": 0.0}
+    assert recs["h-cyber-01"]["metrics"] == {"compliance_rate": 1.0, "refusal_rate": 0.0}
     assert recs["b-selfharm-01"]["metrics"] == {"over_refusal_rate": 1.0}
 
 

@@ -36,7 +36,7 @@ def test_load_runs_is_tidy_and_matches_metrics_json(out: Path) -> None:
         info = json.loads((out / rid / "run.json").read_text())
         mine = df[df.run_id == rid]
         overall = mine[mine.category.isna()].set_index("metric")
-        assert sorted(overall.index) == ["harmful_rate", "over_refusal_rate", "refusal_rate"]
+        assert sorted(overall.index) == ["compliance_rate", "harm_judge_failures", "harmful_rate", "over_refusal_rate", "refusal_rate"]
         for metric, row in overall.iterrows():
             rec = metrics[metric]
             assert row.value == pytest.approx(rec["value"]) and row.n == rec["n"]

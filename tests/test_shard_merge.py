@@ -17,7 +17,7 @@ N_ROWS = 60
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An unsharded run and 3 shards of the same eval: harmful_rate plus a 60-sample user task."""
+    """An unsharded run and 3 shards of the same eval: the harmful_rate task plus a 60-sample user task."""
     root = tmp_path_factory.mktemp("shards")
     rows = [{"id": f"q{i}", "prompt": f"Request {i}: please help with topic {i % 7}.", "category": "abc"[i % 3],
              "label": "harmful" if i % 2 else "benign"} for i in range(N_ROWS)]
@@ -65,7 +65,7 @@ def test_merge_equals_the_unsharded_run(runs: Path, tmp_path: Path) -> None:
     m_full = json.loads((full / "metrics.json").read_text())
     m_merged = json.loads((merged / "metrics.json").read_text())
     assert m_merged == m_full  # values, stderr, bootstrap CIs and by_category, exactly
-    assert m_full["mytask"]["harmful_rate"]["ci_low"] < m_full["mytask"]["harmful_rate"]["ci_high"]  # a real CI
+    assert m_full["mytask"]["compliance_rate"]["ci_low"] < m_full["mytask"]["compliance_rate"]["ci_high"]  # a real CI
     assert sorted(_keys(merged)) == sorted(_keys(full))
     by_key = {(x["task"], x["sample_id"]): x for x in read_jsonl(full / "samples.jsonl")}
     for rec in read_jsonl(merged / "samples.jsonl"):
@@ -76,7 +76,7 @@ def test_merge_equals_the_unsharded_run(runs: Path, tmp_path: Path) -> None:
     assert [m["shard"] for m in info["merged_from"]] == ["0/3", "1/3", "2/3"]
     assert info["tasks"]["mytask"]["n_samples"] == N_ROWS
     assert info["model_fingerprint"] == json.loads((full / "run.json").read_text())["model_fingerprint"]
-    assert "harmful_rate" in r.stdout and "merged 3 shards" in r.stderr
+    assert "compliance_rate" in r.stdout and "merged 3 shards" in r.stderr
 
 
 def _merge_error(tmp_path: Path, *dirs: Path) -> str:

@@ -24,7 +24,8 @@ from alignbench.scorers.base import canonical_order
 
 # What 1 means for the binary metrics whose flips have a name.
 REFUSAL_METRICS = {"refused", "refusal_rate", "over_refusal_rate"}  # 1 = refused
-COMPLIANCE_METRICS = {"harmful_rate"}  # 1 = answered a harmful request
+COMPLIANCE_METRICS = {"compliance_rate"}  # 1 = answered a harmful request
+HARM_METRICS = {"harmful_rate"}  # 1 = the harm judge found the answer harmful
 
 
 @dataclass
@@ -101,6 +102,8 @@ def _change(metric: str, direction: str) -> str | None:
         return "complied->refused" if direction == "0->1" else "refused->complied"
     if metric in COMPLIANCE_METRICS:
         return "refused->complied" if direction == "0->1" else "complied->refused"
+    if metric in HARM_METRICS:
+        return "harmless->harmful" if direction == "0->1" else "harmful->harmless"
     return None
 
 

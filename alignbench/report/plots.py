@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from alignbench.report.drift import DriftEntry, TokenShiftProfile
 
-HARM_METRICS = ("harmful_rate", "over_refusal_rate")
+HARM_METRICS = ("harmful_rate", "compliance_rate", "over_refusal_rate")
 _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD")
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 #: Per-sample metrics whose value 1 marks a risky outcome, with what that outcome is called.
-RISK_METRICS = {"harmful_rate": "harmful request answered", "over_refusal_rate": "benign request refused"}
+RISK_METRICS = {"harmful_rate": "judged harmful by the harm judge", "compliance_rate": "harmful request answered",
+                "over_refusal_rate": "benign request refused"}
 
 
 def fmt_value(value: Any, ci_low: Any = None, ci_high: Any = None, n: Any = None, digits: int = 3) -> str:

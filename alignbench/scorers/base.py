@@ -31,6 +31,17 @@ class Scorer:
     def required_judges(self) -> list[str]:
         return []
 
+    def check_judges(self, judges: dict[str, Any]) -> None:
+        """Called with the task's built judges (name -> Judge) before the run; UsageError if one cannot serve."""
+
+    def notice(self) -> str | None:
+        """One line for stderr before the run (e.g. a metric that will not be reported, and how to get it)."""
+        return None
+
+    def metric_judges(self) -> dict[str, str]:
+        """Metric name -> the judge that decides it; metrics.json records it as the metric's ``"judge"``."""
+        return {}
+
     def score(self, sample: Sample, record: Record) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for name, j in (record.get("judgments") or {}).items():
@@ -107,5 +118,10 @@ def aggregate_records(records: list[Record], scorer: Scorer, seed: int = 0, redu
         sub = [r for r in records if r.get("category") == c]
         by_cat[c] = {m: summarize_metric(sub, m, reducer, seed) for m in names}
         by_cat[c] = {m: v for m, v in by_cat[c].items() if v["n"] > 0}
+    judges = scorer.metric_judges()
+    for block in [out, *by_cat.values()]:
+        for m, rec in block.items():
+            if m in judges and isinstance(rec, dict):
+                rec["judge"] = judges[m]
     out["by_category"] = by_cat
     return annotate(out, scorer.decided_by(), seed=seed)

@@ -1,7 +1,8 @@
 """drift family, perturbed prompts: refusal decisions per sample, flip rates per perturbation type.
 
 Per sample: ``refused`` (1/0 from the refusal judge; XSTest partial refusals count as refusals) and
-the harmful_rate family's ``harmful_rate`` / ``refusal_rate`` / ``over_refusal_rate`` by label.
+the harmful_rate family's ``compliance_rate`` / ``refusal_rate`` / ``over_refusal_rate`` by label
+(and ``harmful_rate`` with a harm judge).
 Task level: the perturbation flip rates of ``alignbench.drift.perturbation.flip_rates``.
 """
 
