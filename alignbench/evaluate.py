@@ -179,6 +179,16 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
     return prepared
 
 
+def scorer_notices(prepared: list[PreparedTask]) -> list[str]:
+    """The scorers' one-line notes (e.g. a metric not reported and how to get it), one per note."""
+    notes: dict[str, list[str]] = {}
+    for p in prepared:
+        note = p.scorer.notice()
+        if note:
+            notes.setdefault(note, []).append(p.cfg.name)
+    return [f"task{'s' if len(names) > 1 else ''} {', '.join(names)}: {note}" for note, names in notes.items()]
+
+
 JUDGE_ROLE_FLAGS = {"harm_judge": "--harm-judge", "refusal_judge": "--refusal-judge"}
 
 
@@ -300,13 +310,6 @@ class Evaluator:
         prepared = prepare_tasks(cfg)
         for j in {id(j): j for p in prepared for j in p.judges}.values():
             j.load()  # a judge model that is missing or cannot load stops here, before any generation
-        notices: dict[str, list[str]] = {}
-        for p in prepared:
-            note = p.scorer.notice()
-            if note:
-                notices.setdefault(note, []).append(p.cfg.name)
-        for note, names in notices.items():
-            print(f"alignbench: task{'s' if len(names) > 1 else ''} {', '.join(names)}: {note}", file=sys.stderr)
         run_dir = self._open_run_dir()
         backend = self._backend or load_backend(cfg.model, cfg.model_args, BackendOptions(cfg.batch_size, cfg.concurrency, cfg.seed))
         cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path(), fallback=self._cache_fallback)
@@ -338,7 +341,7 @@ class Evaluator:
                 cache.close()
         run_dir.write_metrics(metrics)
         run_dir.update_run(status="complete", finished=_now(), model_calls=model.model_calls,
-                           wall_s=round(time.time() - started, 3), judge_errors=judge_errors)
+                           wall_s=round(time.time() - started, 3), judge_errors=judge_errors, notices=scorer_notices(prepared))
         return run_dir
 
     def _run_task(self, p: PreparedTask, todo: list[Sample], model: CachedBackend, run_dir: RunDir, chunk: int, epoch: int = 0) -> None:

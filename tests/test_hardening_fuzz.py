@@ -177,7 +177,7 @@ def test_the_unmutated_task_runs() -> None:
         _write_rows(d / "d.jsonl", VALID_ROWS)
         rc, out, err = eval_task(d / "t.yaml")
         assert rc == 0, err
-        assert "fz\tharmful_rate\t" in out
+        assert "fz\tcompliance_rate\t" in out
 
 
 # ---------------------------------------------------------------------------------------------------

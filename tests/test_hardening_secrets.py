@@ -89,7 +89,7 @@ def test_key_never_written_through_eval_jury_report_gate(key: str, task: Path, t
         rc, out, err = cli("report", str(tmp_path / "runs/a"), str(tmp_path / "runs/b"), "--out", str(tmp_path / f"report.{fmt}"))
         assert rc == 0, err
         outs += [out, err]
-    (tmp_path / "gates.yaml").write_text("gates:\n  - {task: t, metric: harmful_rate, max: 1.0, max_increase: 0.5}\n")
+    (tmp_path / "gates.yaml").write_text("gates:\n  - {task: t, metric: compliance_rate, max: 1.0, max_increase: 0.5}\n")
     rc, out, err = cli("gate", "--baseline", str(tmp_path / "runs/a"), "--candidate", str(tmp_path / "runs/b"),
                        "--rules", str(tmp_path / "gates.yaml"), "--junit", str(tmp_path / "junit.xml"))
     assert rc == 0, err

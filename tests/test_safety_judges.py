@@ -264,3 +264,17 @@ def test_every_judge_runs_in_process_on_hf(name: str, tiny_model_dir: Path) -> N
             assert o.error.startswith(f"unparsable {j.kind} output") and isinstance(o.raw["output"], str)
         else:
             assert o.label in j.scores and 0.0 <= o.score <= 1.0
+
+
+@pytest.mark.parametrize("name", ["harmbench_cls", "llamaguard"])
+def test_judges_run_through_lm_eval(name: str, tiny_model_dir: Path) -> None:
+    pytest.importorskip("lm_eval")
+    j = kind_judge(name, model="lm_eval:hf", model_args={"pretrained": str(tiny_model_dir), "device": "cpu", "dtype": "float32"},
+                   max_new_tokens=4)
+    try:
+        outs = j.judge([ITEM, CTX_ITEM])
+    finally:
+        j.close()
+    for o in outs:  # lm-eval gives no token log-probabilities: a parsed verdict scores 0 or 1
+        assert (o.label is None) == (o.error is not None)
+        assert o.error is not None or (o.raw["p"] is None and o.score in (0.0, 1.0))

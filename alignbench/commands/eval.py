@@ -45,6 +45,8 @@ class EvalCommand:
             print(json.dumps(metrics, indent=2))
         else:
             print_summary(metrics)
+        for note in info.get("notices") or []:
+            print(f"alignbench: {note}", file=sys.stderr)
         errs = info.get("judge_errors") or {}
         for task, counts in errs.items():
             for judge, n in counts.items():
