@@ -61,7 +61,7 @@ def test_shards_run_merge_and_equal_the_unsharded_run(unsharded: Path, tmp_path:
         assert _info(shard)["status"] == "complete" and _info(shard)["shard"] == f"{k}/4"
         recs = read_jsonl(shard / "samples.jsonl")
         assert recs and all(shard_of(r["task"], r["sample_id"], 4) == k for r in recs)
-    assert "harmful_rate\tharmful_rate\t" in out
+    assert "harmful_rate\tcompliance_rate\t" in out
     progress = [x for x in err.splitlines() if x.startswith("alignbench: shards of sh:")]
     assert progress[0].endswith("0 done, 4 running, 0 failed (of 4)") and progress[-1].endswith("4 done, 0 running, 0 failed (of 4)")
 
