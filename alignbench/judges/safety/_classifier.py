@@ -109,6 +109,11 @@ class ClassifierJudge(Judge):
         self._backend: Any = None
         self._cache: Any = None
 
+    @property
+    def labels(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Every label this judge can give (``Judge.labels``)."""
+        return tuple(self.scores)
+
     # setup --------------------------------------------------------------------------------------
     def template(self, name: str) -> str:
         return read_template(template_dir() / name)
