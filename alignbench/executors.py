@@ -96,6 +96,7 @@ def run_shard(job: ShardJob) -> ShardOutcome:
 
 class Executor(Protocol):
     name: str
+    resources: dict[str, float]  # what each shard asks for, recorded in the merged run.json
 
     def submit(self, job: ShardJob) -> None: ...
 
@@ -111,6 +112,7 @@ class LocalExecutor:
     """The shards one after another in this process: for one machine, and to check a sharded run."""
 
     name = "local"
+    resources: dict[str, float] = {}
 
     def __init__(self) -> None:
         self._queue: list[ShardJob] = []
@@ -143,6 +145,8 @@ class RayExecutor:
             raise UsageError(RAY_MISSING) from None
         self._ray = ray
         self._started = False
+        self._refs: dict[Any, ShardJob] = {}
+        address = None
         if not ray.is_initialized():  # else: the caller's Ray (a library user, a test) is used and left running
             address = os.environ.get("RAY_ADDRESS") or "local"
             try:
@@ -154,16 +158,21 @@ class RayExecutor:
                 raise UsageError(f"RAY_ADDRESS={address}: cannot connect to a Ray cluster ({_first_line(exc)})") from None
             self._started = True
         total = ray.cluster_resources()
-        for what, need in (("GPU", gpus_per_shard), ("CPU", cpus_per_shard)):
-            if need > total.get(what, 0.0):
-                print(f"alignbench: warning: each shard asks for {need:g} {what} but the Ray cluster has "
-                      f"{total.get(what, 0.0):g} now; shards wait until it has more", file=sys.stderr)
+        for what, need, flag in (("GPU", gpus_per_shard, "--ray-gpus-per-shard"), ("CPU", cpus_per_shard, "--ray-cpus-per-shard")):
+            have = total.get(what, 0.0)
+            if need <= have:
+                continue
+            if self._started and address == "local":  # a local Ray never grows: the shards would wait forever
+                self.close()
+                raise UsageError(f"{flag} {need:g}: the local Ray has {have:g} {what}(s); ask for fewer or set RAY_ADDRESS to a cluster")
+            print(f"alignbench: warning: each shard asks for {need:g} {what} but the Ray cluster has {have:g} now; "
+                  "shards wait until it has more", file=sys.stderr)
         self._task = ray.remote(run_shard)
-        self._resources = {"num_cpus": cpus_per_shard, "num_gpus": gpus_per_shard}
-        self._refs: dict[Any, ShardJob] = {}
+        self.resources = {"cpus_per_shard": cpus_per_shard, "gpus_per_shard": gpus_per_shard}
 
     def submit(self, job: ShardJob) -> None:
-        ref = self._task.options(**self._resources, max_retries=0, name=f"alignbench-shard-{job.index}-of-{job.count}").remote(job)
+        ref = self._task.options(num_cpus=self.resources["cpus_per_shard"], num_gpus=self.resources["gpus_per_shard"],
+                                 max_retries=0, name=f"alignbench-shard-{job.index}-of-{job.count}").remote(job)
         self._refs[ref] = job
 
     def wait(self, timeout: float) -> list[ShardOutcome]:

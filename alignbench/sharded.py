@@ -61,15 +61,14 @@ def resume_command(argv: list[str], run_id: str) -> str:
 
 
 class ShardedRun:
-    def __init__(self, cfg: EvalConfig, shards: int, executor: Executor, retries: int = 2,
-                 argv: list[str] | None = None, out=None) -> None:
+    def __init__(self, cfg: EvalConfig, shards: int, retries: int = 2, argv: list[str] | None = None, out=None) -> None:
         if cfg.shard is not None:
             raise UsageError("--shards runs every shard and --shard runs one; pass only one of them")
         if cfg.run_id is not None and (not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.run_id) or cfg.run_id in (".", "..")):
             raise UsageError(f"--run-id {cfg.run_id!r}: use letters, digits, '.', '_' and '-' only")
         if cfg.resume and not cfg.run_id:
             raise UsageError("--resume with --shards needs the --run-id of the sharded run")
-        self.cfg, self.n, self.executor, self.retries = cfg, shards, executor, retries
+        self.cfg, self.n, self.retries = cfg, shards, retries
         self.argv = list(argv or cfg.command or sys.argv)
         self.err = out or sys.stderr
         self.root = Path(cfg.output).resolve()
@@ -119,12 +118,18 @@ class ShardedRun:
                         env=forwarded_env(), cwd=os.getcwd())
 
     # the run ------------------------------------------------------------------------------------
-    def run(self) -> RunDir:
-        resolve_tasks(self.cfg.tasks)  # unknown tasks or a bad YAML fail here, before any shard starts
+    def check(self) -> None:
+        """Fail on bad usage before any executor starts (a Ray start-up takes seconds)."""
+        resolve_tasks(self.cfg.tasks)  # unknown tasks or a bad YAML
         self._check_folders()
+
+    def run(self, executor: Executor) -> RunDir:
+        self.check()
         if self.cfg.resume and self._final_complete():
+            executor.close()
             print(f"alignbench: run {self.run_id} is already complete; nothing to resume", file=self.err)
             return self.final
+        self.executor = executor
         self.shard_root.mkdir(parents=True, exist_ok=True)
         done = {k for k in range(self.n) if self._complete(k)}
         attempts = {k: 0 for k in range(self.n)}
@@ -153,7 +158,7 @@ class ShardedRun:
         rd = merge_runs([self.shard_dir(k).path for k in range(self.n)], self.root, run_id=self.run_id, command=self.argv)
         info = rd.read_run()
         rd.update_run(config={**info.get("config", {}), "cache": str(self.main_cache) if self.main_cache else None},
-                      executor={"name": self.executor.name, "shards": self.n, "folder": str(self.shard_root)})
+                      executor={"name": self.executor.name, "shards": self.n, "folder": str(self.shard_root), **self.executor.resources})
         self._collect_caches(cleanup=True)
         return rd
 
@@ -187,4 +192,4 @@ class ShardedRun:
 
 
 def run_sharded(cfg: EvalConfig, shards: int, executor: Executor, retries: int = 2, argv: list[str] | None = None) -> RunDir:
-    return ShardedRun(cfg, shards, executor, retries, argv).run()
+    return ShardedRun(cfg, shards, retries, argv).run(executor)

@@ -21,6 +21,8 @@ from conftest import read_jsonl, run_main
 
 TASKS = "harmful_rate,hhh_alignment"  # generation + multiple choice
 COMMON = ("--model", "dummy", "--model-args", "refuse=0.3", "--tasks", TASKS, "--seed", "5")
+VICTIM = "b-child-11"  # harmful_rate sample 74 of 74 in shard 1/4: after the first chunk (64 samples) is written
+CHUNK = 64
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +69,29 @@ def test_shards_run_merge_and_equal_the_unsharded_run(unsharded: Path, tmp_path:
 
 
 def test_a_failed_shard_is_retried_resuming_its_folder(unsharded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    victim = "b-weap-01"  # a benign harmful_rate prompt, deep enough in its shard that earlier chunks are written first
-    monkeypatch.setenv("ALIGNBENCH_DUMMY_FAIL", f"{victim}@{tmp_path / 'marks'}")  # fails once
+    monkeypatch.setenv("ALIGNBENCH_DUMMY_FAIL", f"{VICTIM}@{tmp_path / 'marks'}")  # fails once
     rc, _, err = run_main("eval", *COMMON, "--output", tmp_path / "out", "--run-id", "r", "--shards", "4", "--no-cache")
     assert rc == 0, err
-    k = shard_of("harmful_rate", victim, 4)
+    k = shard_of("harmful_rate", VICTIM, 4)
     retries = [x for x in err.splitlines() if "retry" in x]
     assert len(retries) == 1 and f"shard {k}/4 failed (BackendError: dummy backend: injected failure" in retries[0]
     assert "retry 1 of 2, resuming its run folder" in retries[0]
     assert _metrics(tmp_path / "out" / "r") == _metrics(unsharded)
-    assert "resumed" in _info(tmp_path / "out" / "r.shards" / f"shard-{k}-of-4")  # the retry resumed, not restarted
+    shard = _info(tmp_path / "out" / "r.shards" / f"shard-{k}-of-4")
+    assert "resumed" in shard  # the retry resumed the folder: the first chunk (64 samples) was not asked for again
+    recs = read_jsonl(tmp_path / "out" / "r.shards" / f"shard-{k}-of-4" / "samples.jsonl")
+    fresh = sum(len(r["choices"]) if "choices" in r else 1 for r in recs)  # one request per generation or per choice
+    assert shard["model_calls"] == fresh - CHUNK
 
 
 def test_a_shard_that_keeps_failing_exits_3_and_resume_runs_only_the_rest(unsharded: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    victim = "b-weap-01"
-    monkeypatch.setenv("ALIGNBENCH_DUMMY_FAIL", victim)  # always
+    monkeypatch.setenv("ALIGNBENCH_DUMMY_FAIL", VICTIM)  # always
     out = tmp_path / "out"
     rc, _, err = run_main("eval", *COMMON, "--output", out, "--run-id", "r", "--shards", "4", "--no-cache", "--shard-retries", "1")
     assert rc == 3, err
-    k = shard_of("harmful_rate", victim, 4)
+    k = shard_of("harmful_rate", VICTIM, 4)
+    assert len(read_jsonl(out / "r.shards" / f"shard-{k}-of-4" / "samples.jsonl")) == CHUNK  # whole chunks kept
     line = _error_line(err)
     assert f"shard {k}/4 failed after 2 attempts: BackendError: dummy backend: injected failure" in line
     assert f"3 finished shard(s) kept in {out / 'r.shards'}" in line

@@ -5,9 +5,10 @@ a compliant answer. With ``sample=1`` a request at temperature > 0 also depends 
 sampling model (a prompt is refused in a share ``refuse`` of seeds). ``delay`` sleeps per request (seconds); ``fail_after`` raises a backend error
 after that many requests. Log-likelihoods are a fixed function of (context, continuation).
 
-Test-only fault hook, read from the environment at each call (so it reaches worker processes that
+Test-only fault hooks, read from the environment at each call (so they reach worker processes that
 no test can patch): ``ALIGNBENCH_DUMMY_FAIL=ID[,ID...]`` makes generating any of those sample ids a
-backend error; ``ID[,ID...]@DIR`` fails each id once only (a marker file in DIR remembers it).
+backend error, ``ALIGNBENCH_DUMMY_CRASH=ID[,ID...]`` ends the whole process instead (a worker that
+dies); ``ID[,ID...]@DIR`` does it once per id only (a marker file in DIR remembers it).
 """
 
 from __future__ import annotations
@@ -69,18 +70,21 @@ class DummyBackend(Backend):
 
 
 def _injected_fault(requests: list[GenerationRequest]) -> None:
-    spec = os.environ.get("ALIGNBENCH_DUMMY_FAIL")
-    if not spec:
-        return
-    ids, _, marks = spec.partition("@")
-    failing = {i.strip() for i in ids.split(",") if i.strip()}
-    for r in requests:
-        if str(r.sample_id) not in failing:
+    for var in ("ALIGNBENCH_DUMMY_FAIL", "ALIGNBENCH_DUMMY_CRASH"):
+        spec = os.environ.get(var)
+        if not spec:
             continue
-        if marks:
-            marker = Path(marks) / hashlib.sha256(str(r.sample_id).encode()).hexdigest()[:16]
-            if marker.exists():
+        ids, _, marks = spec.partition("@")
+        failing = {i.strip() for i in ids.split(",") if i.strip()}
+        for r in requests:
+            if str(r.sample_id) not in failing:
                 continue
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        raise BackendError(f"dummy backend: injected failure on sample {r.sample_id!r} (ALIGNBENCH_DUMMY_FAIL)")
+            if marks:
+                marker = Path(marks) / f"{var}-{hashlib.sha256(str(r.sample_id).encode()).hexdigest()[:16]}"
+                if marker.exists():
+                    continue
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            if var == "ALIGNBENCH_DUMMY_CRASH":
+                os._exit(17)
+            raise BackendError(f"dummy backend: injected failure on sample {r.sample_id!r} ({var})")

@@ -9,7 +9,7 @@ from alignbench.errors import UsageError
 from alignbench.evaluate import EvalConfig
 from alignbench.executors import make_executor
 from alignbench.run_dir import RunDir
-from alignbench.sharded import run_sharded
+from alignbench.sharded import ShardedRun
 
 
 def non_negative_float(text: str) -> float:
@@ -41,7 +41,6 @@ def run_with_executor(args: argparse.Namespace, cfg: EvalConfig) -> RunDir | Non
         if args.ray_cpus_per_shard is not None or args.ray_gpus_per_shard is not None:
             raise UsageError("--ray-cpus-per-shard/--ray-gpus-per-shard need --executor ray --shards N")
         return None
-    if cfg.shard is not None:
-        raise UsageError("--shards runs every shard and --shard runs one; pass only one of them")
-    executor = make_executor(args.executor, args.ray_cpus_per_shard, args.ray_gpus_per_shard)
-    return run_sharded(cfg, args.shards, executor, retries=args.shard_retries, argv=cfg.command)
+    run = ShardedRun(cfg, args.shards, retries=args.shard_retries, argv=cfg.command)
+    run.check()  # bad usage fails before Ray starts
+    return run.run(make_executor(args.executor, args.ray_cpus_per_shard, args.ray_gpus_per_shard))
