@@ -95,6 +95,12 @@ class ShardedRun:
         if counts and counts != {str(self.n)}:
             raise UsageError(f"--resume: run {self.run_id!r} was made with --shards {', '.join(sorted(counts))}, not {self.n}")
         if self.final.path.exists() and not self._final_complete():
+            try:
+                merged = "merged_from" in self.final.read_run()
+            except UsageError:
+                merged = not self.final.run_file.exists()
+            if not merged:
+                raise UsageError(f"--resume: {self.final.path} is not this sharded run's merged folder; move it away")
             shutil.rmtree(self.final.path)  # a merge cut short: it is rebuilt from the shards
 
     def _final_complete(self) -> bool:

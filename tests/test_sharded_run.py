@@ -167,3 +167,24 @@ def test_without_ray_installed_the_ray_executor_names_the_extra(tmp_path: Path, 
 def test_resume_command_replaces_run_id_and_resume() -> None:
     argv = ["alignbench", "eval", "--model", "hf:my model", "--run-id", "old", "--resume", "--run-id=x", "--shards", "4"]
     assert resume_command(argv, "new") == "alignbench eval --model 'hf:my model' --shards 4 --run-id new --resume"
+
+
+def test_resume_rebuilds_a_merge_cut_short_but_never_removes_another_run(tmp_path: Path) -> None:
+    args = ("eval", "--model", "dummy", "--tasks", "harmful_rate", "--limit", "8", "--output", tmp_path, "--run-id", "r",
+            "--no-cache", "--shards", "2")
+    assert run_main(*args).returncode == 0
+    merged = tmp_path / "r"
+    want = _metrics(merged)
+    info = _info(merged)
+    (merged / "run.json").write_text(json.dumps({**info, "status": "running"}))  # killed while merging
+    (merged / "metrics.json").unlink()
+    rc, _, err = run_main(*args, "--resume")
+    assert rc == 0, err
+    assert _metrics(merged) == want and _info(merged)["status"] == "complete"
+
+    info = _info(merged)
+    del info["merged_from"]
+    (merged / "run.json").write_text(json.dumps({**info, "status": "failed"}))  # a run of its own under that name
+    rc, _, err = run_main(*args, "--resume")
+    assert rc == 2 and "is not this sharded run's merged folder" in _error_line(err)
+    assert (merged / "samples.jsonl").is_file()
