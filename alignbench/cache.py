@@ -205,6 +205,7 @@ class CachedBackend:
 
         def decode(d: dict[str, Any]) -> Generation:
             return Generation(text=d["text"], cached=True, latency_s=0.0, num_tokens=d.get("num_tokens"),
+                              tokens_in=d.get("tokens_in"), finish_reason=d.get("finish_reason"),
                               token_logprobs=d.get("token_logprobs"))
 
         return self._run("generate", requests, payloads, self.backend.generate, decode)

@@ -7,6 +7,7 @@ failed beyond its retries. Errors are one line on stderr; ``--debug`` shows the 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from typing import NoReturn
@@ -37,8 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _attach_dash_values(argv: list[str]) -> list[str]:
+    """``--shard -1/3`` -> ``--shard=-1/3``: argparse takes a value starting with ``-`` for an option and
+    says "expected one argument"; attached, the option's own check gives the real reason."""
+    out: list[str] = []
+    for a in argv:
+        if out and re.match(r"-\d", a) and out[-1].startswith("--") and "=" not in out[-1] and out[-1] != "--":
+            out[-1] = f"{out[-1]}={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _attach_dash_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # the command as given (sys.argv is another program's when main() is called in-process)

@@ -19,7 +19,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)  # NaN/inf would make run.json invalid JSON
 
 
 class DatasetSpec(Strict):
@@ -28,6 +28,7 @@ class DatasetSpec(Strict):
     split: str = "train"
     data_files: Union[str, list[str], None] = None  # local csv/json/jsonl/parquet (relative to the YAML file)
     format: Literal["csv", "json", "jsonl", "parquet", "tsv"] | None = None
+    encoding: str = "utf-8"  # text encoding of local csv/tsv/json/jsonl files (a UTF-8 byte-order mark is skipped)
     columns: dict[str, Union[str, list[str]]] = Field(default_factory=dict)  # sample field -> column (or alternatives, first present wins)
     meta_columns: list[str] = Field(default_factory=list)  # columns copied into Sample.meta
     constants: dict[str, Any] = Field(default_factory=dict)  # fixed meta values (e.g. label: harmful)
@@ -41,6 +42,17 @@ class DatasetSpec(Strict):
         # "name" or "owner/name": a hub id, never a path (local data goes in data_files, which stays in the task's folder)
         if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?", v):
             raise ValueError(f"{v!r} is not a Hugging Face dataset id (NAME or OWNER/NAME); put local files in data_files")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {v!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
         return v
 
     @field_validator("columns")

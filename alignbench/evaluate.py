@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from alignbench.accounting import generation_fields, judge_model_calls, token_totals, truncation_rate
 from alignbench.backends.base import Backend, BackendOptions, load_backend, parse_model_spec
 from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
 from alignbench.config import TaskConfig
@@ -30,6 +32,7 @@ from alignbench.provenance import scrub, scrub_argv, versions, git_commit
 from alignbench.drift.urial import STOP as URIAL_STOP
 from alignbench.drift.urial import load_urial
 from alignbench.registry import backends, scorers
+from alignbench.resume import check_resume
 from alignbench.run_dir import RunDir
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
@@ -134,7 +137,8 @@ def sample_params(params: GenerationParams, sample: Sample, task: str) -> Genera
     fields: dict[str, Any] = {}
     for key, value in over.items():
         kind = SAMPLE_GENERATION_FIELDS[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or (kind is int and not float(value).is_integer())):
             raise UsageError(f"{where}: {key!r} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
         fields[key] = kind(value)
     bad = (fields.get("temperature", 0.0) < 0 or not 0 < fields.get("top_p", 1.0) <= 1 or fields.get("max_new_tokens", 1) < 1)
@@ -222,6 +226,13 @@ def check_judge_role_flags(cfg: EvalConfig, tasks: list[TaskConfig]) -> None:
                              "(the harmful_rate family does)")
 
 
+def _judge_hashes(prepared: list[PreparedTask]) -> dict[str, str]:
+    """Each judge's version hash (of its YAML), by name, in the order the tasks use them."""
+    catalog = builtin_judges()
+    judges = {j.name: j for p in prepared for j in p.judges}
+    return {n: judge_version_hash(getattr(j, "definition", None) or catalog.config(n)) for n, j in judges.items()}
+
+
 def _chunk_size(backend: Backend, cfg: EvalConfig) -> int:
     pref = getattr(backend, "preferred_chunk", None)
     if isinstance(pref, int) and pref > 0:
@@ -240,6 +251,8 @@ class Evaluator:
     # run folder ---------------------------------------------------------------------------------
     def _open_run_dir(self) -> RunDir:
         out = Path(self.cfg.output)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--output {out}: is a file, not a folder; name the folder that gets one sub-folder per run")
         if self.cfg.run_id is not None and (not re.fullmatch(r"[A-Za-z0-9._-]+", self.cfg.run_id) or self.cfg.run_id in (".", "..")):
             raise UsageError(f"--run-id {self.cfg.run_id!r}: use letters, digits, '.', '_' and '-' only")
         if self.cfg.resume:
@@ -249,9 +262,6 @@ class Evaluator:
                     raise UsageError(f"--resume: no run {self.cfg.run_id!r} in {out}")
             else:
                 rd = self._latest_unfinished(out)
-            prev = rd.read_run()
-            if prev.get("model") != self.cfg.model:
-                raise UsageError(f"--resume: run {rd.path.name} was made with --model {prev.get('model')!r}, not {self.cfg.model!r}")
             return rd
         run_id = self.cfg.run_id or new_run_id(self.cfg.model)
         rd = RunDir(out / run_id)
@@ -278,7 +288,7 @@ class Evaluator:
         cfg = asdict(self.cfg)
         cfg.pop("command", None)
         judges = {j.name: j for p in prepared for j in p.judges}
-        catalog = builtin_judges()
+        hashes = _judge_hashes(prepared)
         return {
             "run_id": run_dir.path.name,
             "status": "running",
@@ -296,10 +306,12 @@ class Evaluator:
                 p.cfg.name: {"version": p.cfg.version, "hash": task_version_hash(p.cfg, p.data_paths), "source": p.cfg.source,
                              "data": [str(x) for x in p.data_paths] or p.cfg.dataset.hub, "n_samples": len(p.samples),
                              "epochs": task_epochs(p.cfg, self.cfg.epochs),
-                             "config": p.cfg.model_dump(mode="json")}
+                             "config": p.cfg.model_dump(mode="json"),
+                             # what the backend sends for this task's decoding (servers apply their own defaults otherwise)
+                             "decoding": backend.decoding_fields(self._task_params(p)) if p.cfg.output_type == "generate" else None}
                 for p in prepared
             },
-            "judges": {n: {"kind": j.kind, "hash": judge_version_hash(getattr(j, "definition", None) or catalog.config(n))} for n, j in judges.items()},
+            "judges": {n: {"kind": j.kind, "hash": hashes[n]} for n, j in judges.items()},
         }
 
     # main loop ----------------------------------------------------------------------------------
@@ -311,6 +323,9 @@ class Evaluator:
         for j in {id(j): j for p in prepared for j in p.judges}.values():
             j.load()  # a judge model that is missing or cannot load stops here, before any generation
         run_dir = self._open_run_dir()
+        if cfg.resume:  # before the model loads: a resume may only add what the stored run is missing
+            check_resume(run_dir.read_run(), cfg, {p.cfg.name: task_version_hash(p.cfg, p.data_paths) for p in prepared},
+                         _judge_hashes(prepared))
         backend = self._backend or load_backend(cfg.model, cfg.model_args, BackendOptions(cfg.batch_size, cfg.concurrency, cfg.seed))
         cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path(), fallback=self._cache_fallback)
         model = CachedBackend(backend, cache)
@@ -328,6 +343,7 @@ class Evaluator:
                     todo = [s for s in p.samples if (p.cfg.name, s.id, epoch) not in done]
                     self._run_task(p, todo, model, run_dir, _chunk_size(backend, cfg), epoch)
             metrics, judge_errors = self._aggregate(prepared, run_dir)
+            judge_calls = judge_model_calls(list({id(j): j for p in prepared for j in p.judges}.values()))  # before they close
         except BaseException as exc:
             msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             status = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
@@ -341,23 +357,24 @@ class Evaluator:
                 cache.close()
         run_dir.write_metrics(metrics)
         run_dir.update_run(status="complete", finished=_now(), model_calls=model.model_calls,
+                           judge_model_calls=judge_calls, tokens=token_totals(run_dir.records()),
                            wall_s=round(time.time() - started, 3), judge_errors=judge_errors, notices=scorer_notices(prepared))
         return run_dir
 
     def _run_task(self, p: PreparedTask, todo: list[Sample], model: CachedBackend, run_dir: RunDir, chunk: int, epoch: int = 0) -> None:
         desc = p.cfg.name if task_epochs(p.cfg, self.cfg.epochs) == 1 else f"{p.cfg.name} epoch {epoch + 1}"
-        bar = tqdm(total=len(p.samples), initial=len(p.samples) - len(todo), desc=desc, file=sys.stderr,
-                   disable=os.environ.get("ALIGNBENCH_NO_PROGRESS") == "1", dynamic_ncols=True)
-        for start in range(0, len(todo), chunk):
-            batch = todo[start : start + chunk]
-            if p.cfg.output_type == "multiple_choice":
-                records = self._multiple_choice(p, batch, model)
-            else:
-                records = self._generate(p, batch, model, epoch)
-            self._judge_and_score(p, batch, records)
-            run_dir.append(records)
-            bar.update(len(batch))
-        bar.close()
+        # a context manager, so the bar is closed (its line ended) before an error propagates to the one-line message
+        with tqdm(total=len(p.samples), initial=len(p.samples) - len(todo), desc=desc, file=sys.stderr,
+                  disable=os.environ.get("ALIGNBENCH_NO_PROGRESS") == "1", dynamic_ncols=True) as bar:
+            for start in range(0, len(todo), chunk):
+                batch = todo[start : start + chunk]
+                if p.cfg.output_type == "multiple_choice":
+                    records = self._multiple_choice(p, batch, model)
+                else:
+                    records = self._generate(p, batch, model, epoch)
+                self._judge_and_score(p, batch, records)
+                run_dir.append(records)
+                bar.update(len(batch))
 
     def _prompt(self, p: PreparedTask, s: Sample, chat: bool | None = None) -> Prompt:
         """The prompt as sent; with URIAL, the task's prompt as plain text inside the URIAL prompt."""
@@ -375,13 +392,15 @@ class Evaluator:
             rec["epoch"] = epoch
         return rec
 
-    def _generate(self, p: PreparedTask, batch: list[Sample], model: CachedBackend, epoch: int = 0) -> list[dict[str, Any]]:
+    def _task_params(self, p: PreparedTask, epoch: int = 0) -> GenerationParams:
         g = p.cfg.generation
-        params = GenerationParams(
-            max_new_tokens=self.cfg.max_new_tokens or g.max_new_tokens,
-            temperature=g.temperature if self.cfg.temperature is None else self.cfg.temperature,
-            top_p=g.top_p, stop=tuple(g.stop) + (URIAL_STOP if self._urial else ()), seed=epoch_seed(self.cfg.seed, epoch),
-        )
+        return GenerationParams(max_new_tokens=self.cfg.max_new_tokens or g.max_new_tokens,
+                                temperature=g.temperature if self.cfg.temperature is None else self.cfg.temperature,
+                                top_p=g.top_p, stop=tuple(g.stop) + (URIAL_STOP if self._urial else ()),
+                                seed=epoch_seed(self.cfg.seed, epoch))
+
+    def _generate(self, p: PreparedTask, batch: list[Sample], model: CachedBackend, epoch: int = 0) -> list[dict[str, Any]]:
+        params = self._task_params(p, epoch)
         prompts = [self._prompt(p, s) for s in batch]
         gens = model.generate([GenerationRequest(prompt=pr, params=sample_params(params, s, p.cfg.name), task=p.cfg.name, sample_id=s.id)
                                for s, pr in zip(batch, prompts)])
@@ -389,7 +408,7 @@ class Evaluator:
         for s, pr, gen in zip(batch, prompts, gens):
             rec = self._record(p, s, pr, epoch)
             text = self._urial.clean(gen.text) if self._urial else gen.text
-            rec.update(response=text, cached=gen.cached, latency_s=round(gen.latency_s, 4))
+            rec.update(response=text, cached=gen.cached, latency_s=round(gen.latency_s, 4), **generation_fields(gen))
             records.append(rec)
         return records
 
@@ -439,6 +458,9 @@ class Evaluator:
         for p in prepared:
             recs = run_dir.records(p.cfg.name)
             metrics[p.cfg.name] = aggregate_records(recs, p.scorer, reducer=self.cfg.reducer, seed=self.cfg.seed)
+            cut = truncation_rate(recs, seed=self.cfg.seed)
+            if cut is not None:
+                metrics[p.cfg.name]["truncation_rate"] = cut
             counts: dict[str, int] = {}
             for r in recs:
                 for name, jd in (r.get("judgments") or {}).items():

@@ -56,7 +56,7 @@ from alignbench.run_dir import RunDir
 class GateRule(BaseModel):
     """One gate: limits on one metric of one task."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     task: str
     metric: str

@@ -15,11 +15,17 @@ PACKAGED = Path(__file__).resolve().parent / "_builtin"
 
 
 def _dirs(builtin: str, env: str) -> list[Path]:
+    """The built-in folder, then each folder named in ``env``; one of those that is no folder is a usage error."""
+    from alignbench.errors import UsageError
+
     in_checkout = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / builtin).is_dir()
-    out = [REPO_ROOT / builtin if in_checkout else PACKAGED / builtin]
-    extra = os.environ.get(env, "")
-    out += [Path(p) for p in extra.split(os.pathsep) if p]
-    return [d for d in out if d.is_dir()]
+    out = [d for d in [REPO_ROOT / builtin if in_checkout else PACKAGED / builtin] if d.is_dir()]
+    for p in os.environ.get(env, "").split(os.pathsep):
+        if p and not Path(p).expanduser().is_dir():
+            raise UsageError(f"{env}={p}: no such folder")
+        if p:
+            out.append(Path(p).expanduser())
+    return out
 
 
 def task_dirs() -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -11,7 +12,14 @@ from typing import Any
 from alignbench import __version__
 from alignbench.paths import REPO_ROOT
 
-SECRET_MARKERS = ("key", "token", "secret", "password", "authorization")
+SECRET_MARKERS = ("key", "token", "secret", "password", "passwd", "authorization", "credential")
+
+
+def is_secret_name(name: object) -> bool:
+    """Whether a setting's name says it holds a secret: its last word (``api_key``, ``hfToken``) ends in a
+    marker. Counts such as ``max_new_tokens`` are not secrets, so run.json keeps them."""
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()) if w]
+    return bool(words) and words[-1].endswith(SECRET_MARKERS)
 
 
 def package_version(name: str) -> str | None:
@@ -46,7 +54,7 @@ def versions() -> dict[str, Any]:
 def scrub(obj: Any) -> Any:
     """Replace the values of secret-looking keys (api_key, token, ...) with "***"."""
     if isinstance(obj, dict):
-        return {k: ("***" if any(m in str(k).lower() for m in SECRET_MARKERS) and v else scrub(v)) for k, v in obj.items()}
+        return {k: ("***" if is_secret_name(k) and v else scrub(v)) for k, v in obj.items()}
     if isinstance(obj, list):
         return [scrub(v) for v in obj]
     return obj
@@ -59,6 +67,6 @@ def scrub_argv(argv: list[str]) -> list[str]:
         parts = []
         for kv in a.split(","):
             k, sep, v = kv.partition("=")
-            parts.append(f"{k}=***" if sep and any(m in k.lower() for m in SECRET_MARKERS) else kv)
+            parts.append(f"{k}=***" if sep and is_secret_name(k.lstrip("-")) else kv)
         out.append(",".join(parts))
     return out

@@ -19,7 +19,9 @@ T = TypeVar("T")
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    """``"; did you mean 'x'?"`` for up to three close names (each once), else the known names if few."""
+    choices = list(dict.fromkeys(choices))
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.7)
     if close:
         return f"; did you mean {' or '.join(repr(c) for c in close)}?"
     return f"; known: {', '.join(sorted(choices))}" if len(choices) <= 12 else ""

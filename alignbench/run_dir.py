@@ -70,8 +70,11 @@ class RunDir:
         return _read_object(self.run_file, f"{self.path}: not a run folder (no {RUN_FILE})")
 
     def write_run(self, info: dict[str, Any]) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.run_file, info)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.run_file, info)
+        except OSError as exc:  # a file where a folder should be, no permission, a full disk
+            raise UsageError(f"cannot write the run folder {self.path} ({exc.strerror or exc.__class__.__name__})") from None
 
     def update_run(self, **fields: Any) -> dict[str, Any]:
         info = self.read_run()

@@ -48,12 +48,19 @@ class GenerationRequest:
     sample_id: str | None = None
 
 
+FINISH_REASONS = ("stop", "length")  # the answer ended by itself (EOS, a stop string) / it hit max_new_tokens
+
+
 @dataclass
 class Generation:
+    """One response, with what the backend can tell of its cost: tokens in (prompt) and out, and why it ended."""
+
     text: str
     cached: bool = False
     latency_s: float = 0.0
-    num_tokens: int | None = None
+    num_tokens: int | None = None  # tokens out (EOS not counted)
+    tokens_in: int | None = None  # prompt tokens, as the model saw them (chat template applied)
+    finish_reason: str | None = None  # one of FINISH_REASONS, None when the backend cannot tell
     # with GenerationParams.logprobs = k: per generated token {"token": text, "logprob": float | None,
     # "top": {token text: logprob} of the k most likely}; the tokens' texts concatenate to the output's text
     token_logprobs: list[dict[str, Any]] | None = None

@@ -84,7 +84,7 @@ def test_data_path_escaping_the_task_folder_is_rejected(tmp_path: Path) -> None:
         (["--batch-size", "many"], "expected a positive integer"),
         (["--system-prompt", "@/no/such/file"], "--system-prompt @/no/such/file: cannot read"),
         (["--data-files", "xstest=/tmp/x.csv"], "not being run"),
-        (["--model-args", "bogus=1"], "--model-args for 'dummy'"),
+        (["--model-args", "bogus=1"], "--model-args: backend 'dummy' has no option 'bogus'"),
     ],
 )
 def test_bad_options(tmp_path: Path, args: list[str], needle: str) -> None:

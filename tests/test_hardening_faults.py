@@ -30,7 +30,7 @@ from openai_server import OpenAIServer, Reply, default_text
 N_GEN = 40
 N_MC = 6
 N_CHOICES = 3
-REQUESTS = N_GEN + N_MC * N_CHOICES  # completion requests of a fault-free run
+REQUESTS = N_GEN + N_MC * N_CHOICES + 1  # completion requests of a fault-free run (+1: the echo-alignment probe before the first choice)
 MAX_RETRIES = 3
 STORM_RETRIES = 1
 CONCURRENCY = 4

@@ -241,7 +241,7 @@ def test_fingerprint_tracks_weights_not_location(hf: HFBackend, tiny_model_dir: 
     ("hf:TINY", {"dtype": "float64"}, "dtype='float64'"),
     ("hf:TINY", {"device": "gpu"}, "device='gpu'"),
     ("hf:TINY", {"gguf_file": "model.gguf"}, "gguf_file=model.gguf: no such file"),
-    ("hf:TINY", {"colour": "red"}, "--model-args for 'hf'"),
+    ("hf:TINY", {"colour": "red"}, "backend 'hf' has no option 'colour'"),
 ])
 def test_bad_model_specs_are_usage_errors(spec: str, args: dict, message: str, tiny_model_dir: Path) -> None:
     with pytest.raises(UsageError) as err:

@@ -158,7 +158,9 @@ def test_loglikelihood_from_echoed_logprobs(openai_server: OpenAIServer, context
     [ll] = backend(openai_server).loglikelihood([LoglikelihoodRequest(context, continuation)])
     lp, greedy, n = _expected(context, continuation)
     assert ll.logprob == pytest.approx(lp, abs=1e-12) and ll.is_greedy == greedy and ll.num_tokens == n
-    body = openai_server.completion_requests()[0].json
+    probe, scored = openai_server.completion_requests()  # first the echo-alignment probe, then the request itself
+    assert probe.json["echo"] is True and probe.json["prompt"] != context + continuation
+    body = scored.json
     assert body["prompt"] == context + continuation and body["echo"] is True and body["logprobs"] == 1
     assert body["temperature"] == 0.0 and body["max_tokens"] == 1
 

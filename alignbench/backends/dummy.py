@@ -35,6 +35,7 @@ class DummyBackend(Backend):
     name = "dummy"
     supports_loglikelihood = True
     requires_target = False
+    runtime_args = frozenset({"delay", "fail_after"})
 
     def __init__(self, target: str = "", options: BackendOptions | None = None, refuse: float = 0.5, delay: float = 0.0,
                  fail_after: int | None = None, sample: bool = False) -> None:

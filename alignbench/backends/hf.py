@@ -28,6 +28,7 @@ from typing import Any
 from alignbench.backends._loglik import TokenLogprobs, encode_pair, file_digest, request_seed, scoring_window
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
+from alignbench.hub import require_hub
 from alignbench.registry import backends
 from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, Message, Prompt
 
@@ -125,6 +126,7 @@ class HFBackend(Backend):
             return str(path), gguf_file
         if _looks_like_path(target):
             raise UsageError(f"--model hf:{target}: no such file or folder (pass a local model folder or a hub id like org/name)")
+        require_hub("model", target, "pass a local model folder: --model hf:PATH")
         return target, gguf_file
 
     def _resolve_device(self, device: str | None) -> str:
@@ -299,7 +301,7 @@ class HFBackend(Backend):
         per = (time.perf_counter() - t0) / len(prompts)
         eos = set(self.eos_ids)
         gens = []
-        for b, row in enumerate(seqs[:, width:].tolist()):
+        for b, (prompt, row) in enumerate(zip(prompts, seqs[:, width:].tolist())):
             # the text ends at the first EOS; a row stopped early by a stop string is padded instead, so
             # trailing pads go too (a pad the model generated mid-text stays, as lm-eval keeps it)
             n = next((k for k, t in enumerate(row) if t in eos), len(row))
@@ -307,7 +309,10 @@ class HFBackend(Backend):
                 n -= 1
             text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
             lps = recorder.tokens(self.tokenizer, b, row[:n], reqs[b].params.logprobs) if recorder and reqs[b].params.logprobs else None
-            gens.append(Generation(text=_cut_at_stop(text, stop), latency_s=per, num_tokens=n, token_logprobs=lps))  # EOS not counted
+            cut = _cut_at_stop(text, stop)
+            ended = n < len(row) and row[n] in eos or cut != text or n < max_new
+            gens.append(Generation(text=cut, latency_s=per, num_tokens=n, tokens_in=len(prompt),  # EOS not counted
+                                   finish_reason="stop" if ended else "length", token_logprobs=lps))
         return gens
 
     # log-likelihood -----------------------------------------------------------------------------

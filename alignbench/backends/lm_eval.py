@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,18 @@ def _lm_eval_model_class(name: str) -> Any:
         raise UsageError(f"--model lm_eval:{name}: unknown lm-eval model {name!r}{did_you_mean(name, known)}") from None
 
 
+def _arg_hint(cls: Any, message: str) -> str:
+    """did-you-mean for "unexpected keyword argument 'x'" against the lm-eval model's own arguments."""
+    m = re.search(r"unexpected keyword argument '([^']+)'", message)
+    if not m:
+        return ""
+    try:
+        names = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "args", "kwargs")]
+    except (TypeError, ValueError):
+        return ""
+    return did_you_mean(m.group(1), names) if names else ""
+
+
 @backends.register("lm_eval")
 class LMEvalBackend(Backend):
     """adapter over lm-evaluation-harness models (TARGET: hf, vllm, local-completions, ...); model args passed through"""
@@ -64,7 +77,7 @@ class LMEvalBackend(Backend):
         try:
             self.lm = cls.create_from_arg_obj(dict(model_args), extra)
         except TypeError as exc:
-            raise UsageError(f"--model-args for lm_eval:{target}: {str(exc).splitlines()[0]}") from None
+            raise UsageError(f"--model-args for lm_eval:{target}: {str(exc).splitlines()[0]}{_arg_hint(cls, str(exc))}") from None
         except (OSError, ValueError) as exc:
             raise UsageError(f"lm_eval:{target}: cannot load the model ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})") from None
         self._fingerprint: dict[str, Any] | None = None

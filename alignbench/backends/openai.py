@@ -44,10 +44,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from alignbench.backends._echo_probe import has_prompt_logprobs, is_shifted, probe_body
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
 from alignbench.registry import backends
-from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest
+from alignbench.types import Generation, GenerationParams, GenerationRequest, Loglikelihood, LoglikelihoodRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -241,19 +242,28 @@ def _server_message(resp: httpx.Response) -> str:
     return json.dumps(data)[:200]
 
 
-def _chat_text(data: Any) -> tuple[str, int | None]:
+def _accounting(data: Any) -> dict[str, Any]:
+    """``usage`` token counts and the finish reason (``stop``/``length``; others, e.g. tool_calls, as None)."""
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    count = lambda k: usage.get(k) if isinstance(usage.get(k), int) and not isinstance(usage.get(k), bool) else None  # noqa: E731
+    reason = data["choices"][0].get("finish_reason")
+    return {"num_tokens": count("completion_tokens"), "tokens_in": count("prompt_tokens"),
+            "finish_reason": reason if reason in ("stop", "length") else None}
+
+
+def _chat_text(data: Any) -> tuple[str, dict[str, Any]]:
     choice = data["choices"][0]
     content = choice["message"].get("content")
     if content is not None and not isinstance(content, str):
         raise TypeError("choices[0].message.content is not a string")
-    return content or "", (data.get("usage") or {}).get("completion_tokens")
+    return content or "", _accounting(data)
 
 
-def _completion_text(data: Any) -> tuple[str, int | None]:
+def _completion_text(data: Any) -> tuple[str, dict[str, Any]]:
     text = data["choices"][0]["text"]
     if not isinstance(text, str):
         raise TypeError("choices[0].text is not a string")
-    return text, (data.get("usage") or {}).get("completion_tokens")
+    return text, _accounting(data)
 
 
 def _chat_token_logprobs(data: Any) -> list[dict[str, Any]] | None:
@@ -331,6 +341,7 @@ class OpenAIBackend(Backend):
 
     name = "openai"
     supports_loglikelihood = True
+    runtime_args = frozenset({"timeout", "max_retries", "backoff", "max_backoff"})
 
     def __init__(self, target: str, options: BackendOptions | None = None, base_url: str | None = None,
                  endpoint: str = "chat", timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0,
@@ -361,6 +372,7 @@ class OpenAIBackend(Backend):
                                    api_key=os.environ.get("OPENAI_API_KEY") or None)
         self.preferred_chunk = max(32, concurrency * 4)  # keeps every slot busy while bounding what a failure loses
         self._fingerprint: dict[str, Any] | None = None
+        self._echo_checked = False
 
     # provenance ---------------------------------------------------------------------------------
     def _server_model(self) -> dict[str, Any] | None:
@@ -413,6 +425,11 @@ class OpenAIBackend(Backend):
         messages = [{"role": "user", "content": r.prompt}] if isinstance(r.prompt, str) else list(r.prompt)
         return "/chat/completions", {**body, "messages": messages}
 
+    def decoding_fields(self, params: GenerationParams) -> dict[str, Any]:
+        """The request body's decoding fields (extra --model-args such as repeat_penalty included)."""
+        _, body = self._body(GenerationRequest(prompt="", params=params))
+        return {k: v for k, v in body.items() if k not in ("model", "prompt", "messages")}
+
     def _run(self, factories: list[Callable[[], Awaitable[Any]]], what: str, unsupported: tuple[int, ...] = ()) -> list[Any]:
         """Run the calls; a rejected request becomes a one-line error (UsageError for ``unsupported`` statuses)."""
         try:
@@ -430,20 +447,41 @@ class OpenAIBackend(Backend):
             parse = _chat_text if path == "/chat/completions" else _completion_text
             token_logprobs = _chat_token_logprobs if path == "/chat/completions" else _completion_token_logprobs
 
-            def check(data: Any) -> tuple[str, int | None, list[dict[str, Any]] | None]:
-                text, ntok = parse(data)
-                return text, ntok, token_logprobs(data) if r.params.logprobs else None
+            def check(data: Any) -> tuple[str, dict[str, Any], list[dict[str, Any]] | None]:
+                text, counts = parse(data)
+                return text, counts, token_logprobs(data) if r.params.logprobs else None
 
             async def call() -> Generation:
                 t0 = time.monotonic()
-                text, ntok, lps = await self.client.request("POST", path, body, check=check)
-                return Generation(text=text, latency_s=time.monotonic() - t0, num_tokens=ntok, token_logprobs=lps)
+                text, counts, lps = await self.client.request("POST", path, body, check=check)
+                return Generation(text=text, latency_s=time.monotonic() - t0, token_logprobs=lps, **counts)
 
             return call
 
         return self._run([factory(r) for r in requests], "generation")
 
+    def _check_echo_alignment(self) -> None:
+        """Once per backend: refuse a server whose echoed log-probabilities are one position off (see _echo_probe)."""
+        if self._echo_checked:
+            return
+
+        async def call() -> Any:
+            return await self.client.request("POST", "/completions", probe_body(self.target))
+
+        data = self._run([call], "log-likelihood", unsupported=(400, 422))[0]
+        if not has_prompt_logprobs(data):
+            raise UsageError(f"openai server {self.client.public_base_url}: model {self.target!r} returned no prompt "
+                             f"log-probabilities (no logprobs.token_logprobs in its answer); {LOGPROBS_HINT}")
+        if is_shifted(data):
+            raise UsageError(f"openai server {self.client.public_base_url}: its echoed prompt log-probabilities are shifted by one "
+                             "position (each token carries the distribution of the next one, as llama-cpp-python's server does), "
+                             "so choice log-likelihoods would be wrong; score multiple-choice tasks with --model default (the same "
+                             "GGUF), hf:PATH, lm_eval, or a vLLM server")
+        self._echo_checked = True
+
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
+        self._check_echo_alignment()
+
         def factory(r: LoglikelihoodRequest) -> Callable[[], Awaitable[Loglikelihood]]:
             body = {"model": self.target, "prompt": r.context + r.continuation, "echo": True, "logprobs": 1,
                     "max_tokens": 1, "temperature": 0.0}

@@ -8,6 +8,7 @@ A request with no stored response is an error that names the task and sample.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import UsageError
 from alignbench.jsonl import iter_objects
 from alignbench.registry import backends
-from alignbench.types import Generation, GenerationRequest, prompt_text
+from alignbench.types import FINISH_REASONS, Generation, GenerationRequest, prompt_text
+
+
+def _stored(row: dict[str, Any]) -> Generation:
+    """The stored response with the accounting a samples.jsonl line carries (tokens_in/out, finish_reason)."""
+    count = lambda k: row[k] if isinstance(row.get(k), int) and not isinstance(row.get(k), bool) else None  # noqa: E731
+    reason = row.get("finish_reason")
+    return Generation(text=row["response"], num_tokens=count("tokens_out"), tokens_in=count("tokens_in"),
+                      finish_reason=reason if reason in FINISH_REASONS else None)
 
 
 @backends.register("replay")
@@ -36,26 +45,27 @@ class ReplayBackend(Backend):
         except UnicodeDecodeError:
             raise UsageError(f"replay file {self.path}: not UTF-8 text") from None
         self._hash = hashlib.sha256(raw).hexdigest()[:16]
-        self.by_task_id: dict[tuple[str, str], str] = {}
-        self.by_id: dict[str, str] = {}
-        self.by_prompt: dict[str, str] = {}
+        self.by_task_id: dict[tuple[str, str], Generation] = {}
+        self.by_id: dict[str, Generation] = {}
+        self.by_prompt: dict[str, Generation] = {}
         for n, row in iter_objects(text, f"replay file {self.path}"):
             if not isinstance(row.get("response"), str):
                 raise UsageError(f"replay file {self.path}: line {n}: needs a string field 'response'")
             if row.get("sample_id") is None and row.get("prompt") is None:
                 raise UsageError(f"replay file {self.path}: line {n}: needs 'sample_id' or 'prompt'")
+            gen = _stored(row)
             if row.get("sample_id") is not None:
                 sid = str(row["sample_id"])
                 if row.get("task"):
-                    self.by_task_id[(str(row["task"]), sid)] = row["response"]
-                self.by_id.setdefault(sid, row["response"])
+                    self.by_task_id[(str(row["task"]), sid)] = gen
+                self.by_id.setdefault(sid, gen)
             if row.get("prompt") is not None:
-                self.by_prompt.setdefault(prompt_text(row["prompt"]).strip(), row["response"])
+                self.by_prompt.setdefault(prompt_text(row["prompt"]).strip(), gen)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"id": f"replay:{self.path.name}", "hash": self._hash}
 
-    def _lookup(self, r: GenerationRequest) -> str:
+    def _lookup(self, r: GenerationRequest) -> Generation:
         if r.sample_id is not None:
             if r.task and (r.task, r.sample_id) in self.by_task_id:
                 return self.by_task_id[(r.task, r.sample_id)]
@@ -67,4 +77,4 @@ class ReplayBackend(Backend):
         raise UsageError(f"replay file {self.path}: no response for task {r.task!r} sample {r.sample_id!r}")
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        return [Generation(text=self._lookup(r)) for r in requests]
+        return [replace(self._lookup(r)) for r in requests]

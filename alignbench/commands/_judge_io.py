@@ -108,6 +108,18 @@ class ProgressFile:
         self.output = Path(output)
         self.path = self.output.with_name(self.output.name + ".partial")
 
+    def check(self, input_path: str, resume: bool, overwrite: bool) -> None:
+        """Refuse an OUTPUT that is the input file, or one that exists, unless asked to resume or overwrite it."""
+        inp = Path(input_path)
+        for out in (self.output, self.path):
+            same = out.resolve() == inp.resolve() or (out.exists() and inp.exists() and os.path.samefile(out, inp))
+            if same:
+                raise UsageError(f"--output {self.output}: that is the --input file (writing would replace it); name another file")
+        if self.output.is_dir():
+            raise UsageError(f"--output {self.output}: is a folder; name a file")
+        if self.output.exists() and not (resume or overwrite):
+            raise UsageError(f"--output {self.output} already exists; pass --overwrite to replace it or --resume to keep its lines")
+
     def start(self) -> int:
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
@@ -119,28 +131,36 @@ class ProgressFile:
         return 0
 
     def resume(self, rows: list[dict[str, Any]], judge_names: list[str]) -> int:
-        """Keep the complete lines of an interrupted run (a torn last line is dropped); returns how many."""
-        if not self.path.is_file():
+        """Keep the complete lines of an interrupted run (a torn last line is dropped), or of a finished OUTPUT
+        when there is no progress file; returns how many. A file that is not this input judged is refused, untouched."""
+        source = self.path if self.path.is_file() else self.output if self.output.is_file() else None
+        if source is None:
             return self.start()
-        data = self.path.read_bytes()
+        data = source.read_bytes()
         keep = data.rfind(b"\n") + 1  # a kill mid-write leaves a torn last line
         lines = data[:keep].decode("utf-8", errors="replace").splitlines()
         if len(lines) > len(rows):
-            raise UsageError(f"--resume: {self.path} has more lines ({len(lines)}) than --input ({len(rows)}); is it another run's?")
+            raise UsageError(f"--resume: {source} has more lines ({len(lines)}) than --input ({len(rows)}); is it another run's?")
         for n, (line, row) in enumerate(zip(lines, rows), 1):
             try:
                 done = json.loads(line)
             except json.JSONDecodeError:
-                raise UsageError(f"--resume: {self.path} line {n}: invalid JSON; delete it to start over") from None
+                raise UsageError(f"--resume: {source} line {n}: invalid JSON; delete it to start over") from None
             same = isinstance(done, dict) and all(done.get(k) == v for k, v in row.items() if not k.startswith("_") and k != "judgments")
             judged = isinstance(done, dict) and isinstance(done.get("judgments"), dict) and all(j in done["judgments"] for j in judge_names)
             if not (same and judged):
-                raise UsageError(f"--resume: {self.path} line {n} is not input line {row['_line']} judged by {', '.join(judge_names)}; "
+                raise UsageError(f"--resume: {source} line {n} is not input line {row['_line']} judged by {', '.join(judge_names)}; "
                                  "delete it to start over")
             row.clear()
             row.update(done)
-        with open(self.path, "r+b") as f:
-            f.truncate(keep)
+        try:
+            if source == self.path:
+                with open(self.path, "r+b") as f:
+                    f.truncate(keep)
+            else:  # a finished OUTPUT: its lines count as done, so nothing already judged is lost
+                self.path.write_bytes(data[:keep])
+        except OSError as exc:
+            raise UsageError(f"--output {self.output}: cannot write {self.path} ({exc.strerror or exc})") from None
         return len(lines)
 
     def append(self, rows: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,17 @@ def int_at_least(low: int):
         return v
 
     return parse
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (``nan`` and ``inf`` parse as floats but are no setting)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
 
 
 positive_int = int_at_least(1)
@@ -65,7 +77,7 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--batch-size", type=batch_size, default="auto", help="N or auto")
     p.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight for server backends")
     p.add_argument("--max-new-tokens", type=positive_int, help="override the tasks' generation length")
-    p.add_argument("--temperature", type=float, help="override the tasks' sampling temperature")
+    p.add_argument("--temperature", type=non_negative_float, help="override the tasks' sampling temperature")
     p.add_argument("--system-prompt", help="system prompt TEXT, @FILE to read it from a file, or urial / urial:NAME "
                                            "(a base model aligned in context with URIAL's prompt)")
     cache = p.add_mutually_exclusive_group()
@@ -73,7 +85,8 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     cache.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
     p.add_argument("--resume", action="store_true", help="continue the run named by --run-id (or the latest unfinished one)")
     p.add_argument("--shard", type=shard, help="run shard I of N (0-based), e.g. 0/4")
-    p.add_argument("--data-files", default="", help="TASK=PATH,... local data replacing a task's data source")
+    p.add_argument("--data-files", action="append", default=[],
+                   help="TASK=PATH,... local data replacing a task's data source (repeatable; a task named twice reads both files)")
     p.add_argument("--reference-run", help="RUN_DIR of the unaligned model: honesty tasks call a question known when it answered correctly")
     p.add_argument("--harm-judge", help="judge deciding harm for the harmful_rate family (e.g. llamaguard, shieldlm)")
     p.add_argument("--refusal-judge", help="judge deciding refusal for the harmful_rate family (default: the tasks' own)")
@@ -125,19 +138,19 @@ def read_system_prompt(value: str | None) -> str | None:
         raise UsageError(f"--system-prompt {value}: cannot read ({exc.strerror or exc})") from None
 
 
-def parse_data_files(text: str) -> dict[str, str]:
+def parse_data_files(text: str | list[str]) -> dict[str, str]:
+    """``TASK=PATH,...`` (one string or several, from repeated flags) -> {task: "PATH;PATH2"} in the order given."""
     out: dict[str, str] = {}
-    for part in filter(None, (s.strip() for s in text.split(","))):
-        task, sep, path = part.partition("=")
-        if not sep or not task or not path:
-            raise UsageError(f"--data-files: expected TASK=PATH, got {part!r}")
-        out[task] = path
+    for chunk in [text] if isinstance(text, str) else text:
+        for part in filter(None, (s.strip() for s in chunk.split(","))):
+            task, sep, path = part.partition("=")
+            if not sep or not task or not path:
+                raise UsageError(f"--data-files: expected TASK=PATH, got {part!r}")
+            out[task] = f"{out[task]};{path}" if task in out else path
     return out
 
 
 def eval_config(args: argparse.Namespace, model: str, argv: list[str] | None = None, **overrides: Any) -> EvalConfig:
-    if args.temperature is not None and args.temperature < 0:
-        raise UsageError(f"--temperature must be >= 0, got {args.temperature}")
     cfg = EvalConfig(
         model=model,
         tasks=args.tasks,

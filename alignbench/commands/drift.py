@@ -27,7 +27,7 @@ EVAL_ONLY = [("model_args", "", "--model-args"), ("judges", "", "--judges"), ("l
              ("batch_size", "auto", "--batch-size"), ("concurrency", 8, "--concurrency"),
              ("max_new_tokens", None, "--max-new-tokens"), ("temperature", None, "--temperature"),
              ("system_prompt", None, "--system-prompt"), ("cache", None, "--cache"), ("no_cache", False, "--no-cache"),
-             ("resume", False, "--resume"), ("shard", None, "--shard"), ("data_files", "", "--data-files"),
+             ("resume", False, "--resume"), ("shard", None, "--shard"), ("data_files", [], "--data-files"),
              ("reference_run", None, "--reference-run"),
              ("base_args", "", "--base-args"), ("tuned_args", "", "--tuned-args")]
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 from alignbench.commands._executor import add_executor_options, run_with_executor
+from alignbench.accounting import truncation_warnings
 from alignbench.commands._options import add_run_options, eval_config
 from alignbench.evaluate import run_eval
 from alignbench.registry import commands
@@ -51,5 +52,7 @@ class EvalCommand:
         for task, counts in errs.items():
             for judge, n in counts.items():
                 print(f"alignbench: warning: task {task}: judge {judge} failed on {n} sample(s); see samples.jsonl", file=sys.stderr)
+        for line in truncation_warnings(metrics):
+            print(line, file=sys.stderr)
         print(f"alignbench: run written to {run_dir.path} (model calls: {info.get('model_calls')})", file=sys.stderr)
         return 0

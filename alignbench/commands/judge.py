@@ -8,7 +8,8 @@ judgment; the command still exits 0 (the summary counts them).
 Lines are judged in chunks; each finished chunk is appended and flushed to ``OUTPUT.partial``, which
 becomes OUTPUT when every line is done. A killed run loses at most the chunk in flight: ``--resume``
 keeps the lines already in ``OUTPUT.partial`` (after checking they are the input's first lines) and
-judges only the rest.
+judges only the rest. An existing OUTPUT is never replaced silently: it is refused unless ``--overwrite``
+(start again) or ``--resume`` (keep its lines, judge the rest), and OUTPUT may not be the input file.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ class JudgeCommand:
         p.add_argument("--judges", required=True, help="judge names or YAML files, comma-separated (alignbench list judges)")
         p.add_argument("--input", required=True, help="JSONL: one {prompt, response, references?, ...} object per line")
         p.add_argument("--output", required=True, help="JSONL to write: the input lines with 'judgments' added")
-        p.add_argument("--resume", action="store_true", help="keep the lines an interrupted run already wrote to OUTPUT.partial")
+        again = p.add_mutually_exclusive_group()
+        again.add_argument("--resume", action="store_true", help="keep the lines already judged (in OUTPUT.partial or OUTPUT), judge the rest")
+        again.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT (by default it is refused)")
         add_judge_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
+        progress = ProgressFile(args.output)
+        progress.check(args.input, resume=args.resume, overwrite=args.overwrite)
         rows = read_rows(args.input)
         judges = build_judges(args.judges, args)  # unknown names fail before any model loads
-        progress = ProgressFile(args.output)
         done = progress.resume(rows, [j.name for j in judges]) if args.resume else progress.start()
         try:
             for start in range(done, len(rows), CHUNK):

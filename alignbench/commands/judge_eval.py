@@ -192,4 +192,7 @@ class JudgeEvalCommand:
         print(json.dumps(report, indent=2) if args.json else format_table(report))
         if not human:
             print(f"alignbench: warning: judge {judge.name} gave no label on any line ({errors} failed)", file=sys.stderr)
+        elif not set(human) & set(predicted):
+            print(f"alignbench: warning: the judge's labels ({', '.join(sorted(set(predicted)))}) and the human labels "
+                  f"({', '.join(sorted(set(human)))}) share no value; translate them with --map JUDGE_LABEL=HUMAN_LABEL", file=sys.stderr)
         return 0

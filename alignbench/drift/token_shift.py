@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -174,7 +174,9 @@ def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_t
             continue
         t_reqs = [LoglikelihoodRequest(context=render_context(tuned, it.prompt), continuation=text) for it, text in todo]
         b_reqs = [LoglikelihoodRequest(context=base_query_context(prompt_text(it.prompt)), continuation=text) for it, text in todo]
-        for (it, text), t_lp, b_lp in zip(todo, tuned.continuation_logprobs(t_reqs), base.continuation_logprobs(b_reqs)):
+        for (it, text), t_r, b_r, t_lp, b_lp in zip(todo, t_reqs, b_reqs, tuned.continuation_logprobs(t_reqs),
+                                                    base.continuation_logprobs(b_reqs)):
+            t_lp, b_lp = _answer_tokens(t_lp, t_r.context), _answer_tokens(b_lp, b_r.context)
             if len(t_lp.token_ids) != len(b_lp.token_ids) or not np.array_equal(t_lp.token_ids, b_lp.token_ids):
                 split.append(f"{it.task}/{it.sample_id}")  # the answer tokenised differently after the two contexts
                 continue
@@ -193,6 +195,16 @@ def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_t
         print(f"alignbench: note: token-shift left out {excluded} answer positions that are not the tuned model's "
               "greedy choice after re-tokenisation", file=sys.stderr)
     return out
+
+
+def _answer_tokens(lp: Any, context: str) -> Any:
+    """``lp`` without the leading tokens that are the context's trailing whitespace (the chat template's
+    newline), which lm-eval's tokenisation moves into the continuation: prompt tokens, not answer tokens."""
+    moved, text, k = context[len(context.rstrip()):], "", 0
+    tokens = list(lp.tokens or [])
+    while moved and k < len(tokens) and tokens[k] and moved.startswith(text + tokens[k]):
+        text, k = text + tokens[k], k + 1
+    return replace(lp, token_ids=lp.token_ids[k:], logprobs=lp.logprobs[k:], tokens=lp.tokens[k:]) if k else lp
 
 
 def _name(backend: Any) -> str:

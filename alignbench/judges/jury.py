@@ -127,6 +127,11 @@ class LLMRubricJudge(Judge):
         except jinja2.TemplateSyntaxError as exc:
             raise TypeError(f"template {str(self.template_path)!r} line {exc.lineno}: {exc.message}") from None
 
+    @property
+    def model_calls(self) -> int:
+        """Calls the judge models answered (cache hits not counted)."""
+        return sum(b.model_calls for b in self._backends or [])
+
     def backends(self) -> list[Any]:
         """The judge models' backends (cached through the generation cache unless ``cache: false``), built once."""
         if self._backends is None:

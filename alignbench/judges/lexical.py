@@ -127,6 +127,7 @@ _FLAGS = {"ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "dotall": re.D
 @judge_kinds.register("regex_match")
 class RegexMatchJudge(Judge):
     kind = "regex_match"
+    labels = ("match", "no_match")
     batch_size = 4096
 
     def __init__(self, name: str | None = None, pattern: str | None = None, meta_field: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from functools import lru_cache
 from pathlib import Path
@@ -21,13 +22,18 @@ class TaskCatalog:
                 self.groups.setdefault(g, []).append(cfg.name)
 
     def get(self, name: str) -> list[TaskConfig]:
-        """A task by name, a group's tasks, or the task defined in a YAML file path."""
+        """A task by name, a group's tasks, tasks whose names match a glob (``truthfulqa_*``), or a YAML file's task."""
         if name in self.tasks:
             return [self.tasks[name]]
         if name in self.groups:
             return [self.tasks[n] for n in self.groups[name]]
         if name.endswith((".yaml", ".yml")) or Path(name).is_file():
             return [load_config(TaskConfig, name)]
+        if any(c in name for c in "*?["):
+            matched = [self.tasks[n] for n in sorted(self.tasks) if fnmatch.fnmatchcase(n, name)]
+            if not matched:
+                raise UsageError(f"--tasks {name!r} matches no task; see `alignbench list tasks`")
+            return matched
         known = list(self.tasks) + list(self.groups)
         raise UsageError(f"unknown task {name!r}{did_you_mean(name, known)}")
 

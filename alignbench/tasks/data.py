@@ -9,6 +9,7 @@ need more than rows (fields at the top of a JSON file, several hub configs).
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import importlib
 import io
@@ -19,6 +20,7 @@ from typing import Any
 
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
+from alignbench.hub import require_hub
 from alignbench.jsonl import iter_objects
 from alignbench.types import Sample
 
@@ -89,8 +91,8 @@ def _format_of(path: Path, declared: str | None) -> str:
     return fmt
 
 
-def read_rows(path: Path, fmt: str | None = None) -> list[Row]:
-    """Read a local csv/tsv/json/jsonl/parquet file (optionally .gz) into a list of dicts."""
+def read_rows(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> list[Row]:
+    """Read a local csv/tsv/json/jsonl/parquet file (optionally .gz, text in ``encoding``) into a list of dicts."""
     import pandas as pd
 
     fmt = _format_of(path, fmt)
@@ -100,7 +102,11 @@ def read_rows(path: Path, fmt: str | None = None) -> list[Row]:
         raw = path.read_bytes()
         if path.suffix == ".gz":
             raw = gzip.decompress(raw)
-        text = raw.decode("utf-8-sig")
+        try:
+            text = raw.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not {encoding} text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                             "name the file's encoding in the task YAML's dataset block, e.g. 'encoding: latin-1'") from None
         if fmt in ("csv", "tsv"):
             df = pd.read_csv(io.StringIO(text), sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
             return df.to_dict("records")
@@ -131,6 +137,7 @@ def _load_hub(cfg: TaskConfig) -> list[Row]:
         local = False
     if local:
         raise UsageError(f"{cfg.source or cfg.name}: field 'dataset.hub': {ds.hub!r} is a local path; name local data in dataset.data_files")
+    require_hub("dataset", ds.hub, f"pass --data-files {cfg.name}=PATH")
     try:
         import datasets
 
@@ -151,7 +158,7 @@ def load_rows(cfg: TaskConfig, override: str | None = None) -> list[Row]:
     if paths:
         rows: list[Row] = []
         for p in paths:
-            rows.extend(read_rows(p, cfg.dataset.format))
+            rows.extend(read_rows(p, cfg.dataset.format, cfg.dataset.encoding))
         return rows
     if cfg.dataset.hub:
         return _load_hub(cfg)

@@ -95,7 +95,7 @@ def _file_examples(path: Path, cfg: TaskConfig) -> tuple[list[Row], dict[str, An
             if bad:
                 raise UsageError(f"{path}: field(s) {bad} have the wrong type")
             return data["examples"], fmt, _subset_of(path, data.get("name"))
-    return read_rows(path, cfg.dataset.format), HUB_FORMAT, _subset_of(path)
+    return read_rows(path, cfg.dataset.format, cfg.dataset.encoding), HUB_FORMAT, _subset_of(path)
 
 
 def _rows(examples: list[Row], fmt: dict[str, Any], subset: str | None, source: str, counters: dict[str, int]) -> list[Row]:

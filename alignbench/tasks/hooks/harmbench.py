@@ -35,7 +35,7 @@ def behavior_rows(cfg: TaskConfig, paths: list[Path]) -> list[Row]:
     if paths:
         rows: list[Row] = []
         for p in paths:
-            rows.extend(read_rows(p, cfg.dataset.format))
+            rows.extend(read_rows(p, cfg.dataset.format, cfg.dataset.encoding))
         return rows
     configs = [cfg.dataset.name] if cfg.dataset.name else list(HUB_CONFIGS)
     out: list[Row] = []
