@@ -74,10 +74,11 @@ def test_several_runs_headline_states_the_changes_significant_after_correction(t
 
     data = collect([three["base"], three["same"], three["cand"]])
     changes = run_changes(data)
-    # refusal_rate is 1 - harmful_rate on every harmful sample: one decision, one comparison per run pair
+    # the factory's harm judge finds exactly the complied answers harmful, so compliance_rate equals harmful_rate and
+    # refusal_rate is 1 - it on every harmful sample: one decision, one comparison per run pair
     assert [(c.run_b, c.delta.metric, c.same_as) for c in changes] == [
-        ("same", "harmful_rate", ["refusal_rate (1 - it)"]), ("same", "over_refusal_rate", []),
-        ("cand", "harmful_rate", ["refusal_rate (1 - it)"]), ("cand", "over_refusal_rate", [])]
+        ("same", "harmful_rate", ["compliance_rate", "refusal_rate (1 - it)"]), ("same", "over_refusal_rate", []),
+        ("cand", "harmful_rate", ["compliance_rate", "refusal_rate (1 - it)"]), ("cand", "over_refusal_rate", [])]
     base, cand = load_samples(three["base"]), load_samples(three["cand"])
     d = paired_delta("harmful_rate", per_sample_values(base, "hr", "harmful_rate"), per_sample_values(cand, "hr", "harmful_rate"))
     assert changes[2].delta.delta == pytest.approx(d.delta) and changes[2].delta.p_value == pytest.approx(d.p_value)
