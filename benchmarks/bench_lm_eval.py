@@ -5,17 +5,22 @@ generation task: scores must be identical; the table gives the wall-time ratio a
   or ``--model tiny`` for the tiny random Llama of the test suite. Both harnesses get the model
   already loaded (lm-eval: ``HFLM(pretrained=<model>)``; alignbench: the ``hf`` backend object), so
   the timings compare evaluation, not loading; the same ``--batch-size`` on both sides.
-* Multiple choice: TruthfulQA MC1 + MC2 on alignbench's own 40 questions. lm-eval runs its own
+* Multiple choice: TruthfulQA MC1 + MC2, by default the first ``--mc-n`` (100) questions of the public
+  817-question v1 file (``--mc-source v1``: the authors' ``mc_task.json`` from the shared data folder,
+  put in the Hugging Face layout), or alignbench's own 40 (``--mc-source bundled``). lm-eval runs its own
   ``truthfulqa_mc1``/``truthfulqa_mc2`` task YAML and code with the dataset pointed at the local file
   (``lm_eval.simple_evaluate``); alignbench runs ``truthfulqa_mc1,truthfulqa_mc2`` with
-  ``--data-files`` on the same file. Compared: mc1 and mc2 values and every per-sample log-likelihood.
+  ``--data-files`` on the same file, once as it runs by default (shared prompt prefixes run once) and
+  once with ``--model-args shared_prefix=false`` (every request in full). Compared: mc1 and mc2 values
+  and every per-sample log-likelihood.
 * Generation: short questions, greedy, ``until: ["\\n"]``, ``max_gen_toks``; lm-eval through a local
   ``generate_until`` task with ``exact_match`` (leading/trailing whitespace ignored); alignbench through
   a task YAML with an ``exact_match`` judge (case and punctuation kept). Half of the references are the
   model's own greedy answers (taken once at set-up with transformers), so the score is a real fraction.
   Compared: the generated texts and the exact-match score.
 
-    python benchmarks/bench_lm_eval.py [--model smollm2|tiny] [--batch-size 8] [--gen-n 32] [--repeats 3]
+    python benchmarks/bench_lm_eval.py [--model smollm2|tiny] [--mc-source v1|bundled] [--mc-n 100] [--batch-size 8]
+                                       [--gen-n 32] [--repeats 3] [--only mc|gen]
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=["smollm2", "tiny"], default="smollm2")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--mc-n", type=int, default=40, help="TruthfulQA questions (of the 40 bundled)")
+    ap.add_argument("--mc-source", choices=["v1", "bundled"], default="v1",
+                    help="TruthfulQA v1 (817 questions, from the shared data folder) or the 40 bundled questions")
+    ap.add_argument("--mc-n", type=int, default=100, help="TruthfulQA questions (the first N)")
     ap.add_argument("--gen-n", type=int, default=32)
     ap.add_argument("--warmup", action="store_true", help="one untimed round first")
     ap.add_argument("--only", choices=["mc", "gen"])
@@ -78,8 +85,16 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-lm-eval-"))
     mc_data = work / "truthfulqa_validation.jsonl"
-    lines = (REPO / "tasks" / "honesty" / "truthfulqa_style.jsonl").read_text().splitlines()[:a.mc_n]
-    mc_data.write_text("\n".join(lines) + "\n")
+    if a.mc_source == "v1":
+        src = REPO.parent / "shared" / "data" / "truthfulqa" / "v1" / "mc_task.json"
+        if not src.is_file():
+            raise SystemExit(f"--mc-source v1: {src} not found; pass --mc-source bundled")
+        rows = [{"question": r["question"], **{k: {"choices": list(r[k]), "labels": list(r[k].values())} for k in ("mc1_targets", "mc2_targets")}}
+                for r in json.loads(src.read_text())[:a.mc_n]]
+        mc_data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        lines = (REPO / "tasks" / "honesty" / "truthfulqa_style.jsonl").read_text().splitlines()[:a.mc_n]
+        mc_data.write_text("\n".join(lines) + "\n")
 
     # generation data: greedy answers of the model itself as the reference for even rows
     prompts = [f"Question: {PROMPTS[i % len(PROMPTS)]}\nAnswer:" for i in range(a.gen_n)]
@@ -107,8 +122,9 @@ def main() -> None:
                 results[key] = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, log_samples=True, bootstrap_iters=0)
         return run
 
-    def alignbench_run(tasks: str, key: str, data_files: dict[str, str], judges: list[str] | None = None):
+    def alignbench_run(tasks: str, key: str, data_files: dict[str, str], shared_prefix: bool = True):
         def run() -> None:
+            backend.shared_prefix = shared_prefix
             counter["n"] += 1
             cfg = EvalConfig(model=f"hf:{model_dir}", tasks=tasks, output=str(work / "out"), run_id=f"r{counter['n']}", no_cache=True,
                              batch_size=a.batch_size, data_files=data_files)
@@ -122,20 +138,25 @@ def main() -> None:
     checks: list[dict] = []
     cols = ["what", "median s", "best s", "ratio (median)", "ratio (best)"]
     if a.only in (None, "mc"):
+        files = {"truthfulqa_mc1": str(mc_data), "truthfulqa_mc2": str(mc_data)}
         mc = interleaved({"lm-eval truthfulqa_mc1+mc2": lm_eval_run(["local_truthfulqa_mc1", "local_truthfulqa_mc2"], "lm_mc"),
-                          "alignbench truthfulqa_mc1+mc2": alignbench_run("truthfulqa_mc1,truthfulqa_mc2", "ab_mc",
-                                                                           {"truthfulqa_mc1": str(mc_data), "truthfulqa_mc2": str(mc_data)})},
+                          "alignbench (shared prefixes)": alignbench_run("truthfulqa_mc1,truthfulqa_mc2", "ab_mc", files),
+                          "alignbench shared_prefix=false": alignbench_run("truthfulqa_mc1,truthfulqa_mc2", "ab_mc_plain", files, False)},
                          repeats=a.repeats, warmup=a.warmup)
-        lm_res, ab = results["lm_mc"], results["ab_mc"]
-        for task, key in (("truthfulqa_mc1", "mc1"), ("truthfulqa_mc2", "mc2")):
-            lv = float(lm_res["results"][f"local_{task}"]["acc,none"])
-            av = ab["metrics"][task][key]["value"]
-            lm_s = sorted(lm_res["samples"][f"local_{task}"], key=lambda s: s["doc_id"])
-            mine = [r for r in ab["records"] if r["task"] == task]
-            diff = max(abs(x - float(r[0][0])) for s, rec in zip(lm_s, mine) for x, r in zip(rec["loglikelihoods"], s["resps"]))
-            checks.append({"what": task, "lm-eval": f"{lv:.9f}", "alignbench": f"{av:.9f}", "|difference|": f"{abs(lv - av):.1e}",
-                           "max per-choice |delta loglik|": f"{diff:.1e}", "n": len(mine)})
-        out.append(table(f"wall time, multiple choice ({a.mc_n} questions, 2 tasks)", ratio_rows(mc, "lm-eval truthfulqa_mc1+mc2"), cols))
+        lm_res = results["lm_mc"]
+        for label, ab in (("alignbench", results["ab_mc"]), ("alignbench shared_prefix=false", results["ab_mc_plain"])):
+            for task, key in (("truthfulqa_mc1", "mc1"), ("truthfulqa_mc2", "mc2")):
+                lv = float(lm_res["results"][f"local_{task}"]["acc,none"])
+                av = ab["metrics"][task][key]["value"]
+                lm_s = sorted(lm_res["samples"][f"local_{task}"], key=lambda s: s["doc_id"])
+                mine = [r for r in ab["records"] if r["task"] == task]
+                diff = max(abs(x - float(r[0][0])) for s, rec in zip(lm_s, mine) for x, r in zip(rec["loglikelihoods"], s["resps"]))
+                per_q = max(abs(float(s["acc"]) - rec["metrics"][key]) for s, rec in zip(lm_s, mine))
+                checks.append({"what": f"{task} ({label})", "lm-eval": f"{lv:.9f}", "alignbench": f"{av:.9f}",
+                               "|difference|": f"{abs(lv - av):.1e}", "max per-question |difference|": f"{per_q:.1e}",
+                               "max per-choice |delta loglik|": f"{diff:.1e}", "n": len(mine)})
+        out.append(table(f"wall time, multiple choice ({a.mc_n} {a.mc_source} questions, 2 tasks)",
+                         ratio_rows(mc, "lm-eval truthfulqa_mc1+mc2"), cols))
     if a.only in (None, "gen"):
         gen = interleaved({"lm-eval generate_until": lm_eval_run(["local_gen"], "lm_gen"),
                            "alignbench generate": alignbench_run(str(gen_task), "ab_gen", {})}, repeats=a.repeats, warmup=a.warmup)
@@ -148,7 +169,8 @@ def main() -> None:
                        "n": len(ag), "identical texts": f"{same_text}/{len(ag)}"})
         out.append(table(f"wall time, generation ({a.gen_n} prompts, <= {a.max_gen_toks} tokens)", ratio_rows(gen, "lm-eval generate_until"), cols))
     out.insert(1, table("scores: lm-eval vs alignbench", checks,
-                        ["what", "lm-eval", "alignbench", "|difference|", "max per-choice |delta loglik|", "n", "identical texts"]))
+                        ["what", "lm-eval", "alignbench", "|difference|", "max per-question |difference|",
+                         "max per-choice |delta loglik|", "n", "identical texts"]))
     shutil.rmtree(work, ignore_errors=True)
     emit("\n".join(out), a.json, {"tables": out, "checks": checks})
 

@@ -215,7 +215,8 @@ def test_truthfulqa_mc_equals_lm_eval(source: str, tiny_model_dir: Path, tmp_pat
         for s, rec in zip(samples, mine):
             assert rec["prompt"] == s["arguments"][0][0]
             assert [" " + c for c in rec["choices"]] == [a[1] for a in s["arguments"]]
-            assert rec["loglikelihoods"] == pytest.approx([float(r[0][0]) for r in s["resps"]], abs=1e-6)
+            # shared prompt prefixes run once (their cache reused): float32 sums of ~200 nats agree to a few ulps
+            assert rec["loglikelihoods"] == pytest.approx([float(r[0][0]) for r in s["resps"]], abs=1e-4)
             assert rec["metrics"][key] == pytest.approx(float(s["acc"]), abs=1e-6)
 
 

@@ -3,13 +3,16 @@
 Generation is batched with left padding; requests are sorted by prompt length (longest first)
 so a batch wastes little on padding, and results come back in the order of the requests. A chat
 prompt (list of messages) goes through the tokenizer's chat template when it has one.
-Log-likelihoods follow lm-evaluation-harness exactly (see ``alignbench.backends._loglik``).
+Log-likelihoods follow lm-evaluation-harness exactly (see ``alignbench.backends._loglik``); a
+prompt prefix shared by several requests (a task's few-shot preamble, the context of a question's
+choices) is run once and its key/value cache reused (``alignbench.backends._prefix``).
 
 ``--model-args``: ``dtype`` (auto|float32|bfloat16|float16; auto = float32 on CPU, the
 checkpoint's dtype on GPU), ``device`` (cpu|cuda|cuda:N|mps|auto; default cuda when available),
 ``gguf_file`` (a GGUF file inside TARGET, or pass the .gguf path as TARGET), ``trust_remote_code``,
 ``revision``, ``max_length`` (context window; default from the model config), ``chat_template``
-(true/false: force use or non-use of the tokenizer's chat template).
+(true/false: force use or non-use of the tokenizer's chat template), ``shared_prefix`` (default
+true; false scores every log-likelihood request in full).
 
 A request with ``GenerationParams.logprobs = k`` also gets the k most likely tokens at each generated
 position (the model's own next-token distribution, before any sampling) in ``Generation.token_logprobs``.
@@ -20,12 +23,14 @@ from __future__ import annotations
 import gc
 import json
 import re
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from alignbench.backends._loglik import TokenLogprobs, encode_pair, file_digest, request_seed, scoring_window
+from alignbench.backends._prefix import CacheUnusable, PrefixScorer, plan
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
 from alignbench.hub import require_hub
@@ -70,7 +75,7 @@ class HFBackend(Backend):
 
     def __init__(self, target: str, options: BackendOptions | None = None, dtype: str = "auto", device: str | None = None,
                  gguf_file: str | None = None, trust_remote_code: bool = False, revision: str | None = None,
-                 max_length: int | None = None, chat_template: bool | None = None) -> None:
+                 max_length: int | None = None, chat_template: bool | None = None, shared_prefix: bool = True) -> None:
         target, gguf_file = self._resolve_target(target, gguf_file)
         super().__init__(target, options, dtype=dtype, device=device, gguf_file=gguf_file,
                          trust_remote_code=trust_remote_code, revision=revision, max_length=max_length,
@@ -109,6 +114,9 @@ class HFBackend(Backend):
                 raise UsageError(f"--batch-size {bs!r}: expected a positive integer or 'auto'")
         self.preferred_chunk = self.batch_size * 4
         self._fingerprint: dict[str, Any] | None = None
+        self.shared_prefix = bool(shared_prefix)  # run shared prompt prefixes once when scoring (see _prefix)
+        self._prefix: PrefixScorer | None = None
+        self._prefix_verified = False
 
     # loading ------------------------------------------------------------------------------------
     @staticmethod
@@ -319,11 +327,66 @@ class HFBackend(Backend):
     def _pairs(self, requests: list[LoglikelihoodRequest]) -> list[tuple[list[int], list[int]]]:
         return [encode_pair(self._encode, r.context, r.continuation, self.prefix_token_id) for r in requests]
 
+    def _finish(self, logits: Any, cont: list[int], full: bool) -> Any:
+        """The result for one request from the logits at its scored positions ``[n_cont, vocab]``."""
+        torch = self._torch
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        if full:
+            return lp.cpu()
+        target = torch.tensor(cont, dtype=torch.long, device=lp.device)
+        return float(lp.gather(1, target[:, None]).sum()), bool((lp.argmax(dim=-1) == target).all())
+
     def _score(self, pairs: list[tuple[list[int], list[int]]], full: bool) -> list[Any]:
         """Per pair: (continuation log-probs [n_cont, vocab] as float32 tensor on CPU if ``full``, else
-        (sum of continuation log-probs, all greedy))."""
-        torch = self._torch
+        (sum of continuation log-probs, all greedy)). Shared prompt prefixes run once (``_prefix``)."""
         inputs = [scoring_window(c, k, self.max_length) for c, k in pairs]
+        out: list[Any] = [None] * len(pairs)
+        todo = list(range(len(pairs)))
+        if self.shared_prefix and len(pairs) > 1:
+            todo = self._score_shared(pairs, inputs, full, out)
+        if todo:
+            for i, v in zip(todo, self._score_plain([pairs[i] for i in todo], [inputs[i] for i in todo], full)):
+                out[i] = v
+        return out
+
+    def _score_shared(self, pairs: list[tuple[list[int], list[int]]], inputs: list[list[int]], full: bool,
+                      out: list[Any]) -> list[int]:
+        """Fill ``out`` through the shared-prefix scorer; returns the indices left to the plain path.
+
+        The first use compares two requests with the plain computation; a model whose cache cannot be
+        reused (an error, or a different number) is reported once and scored in full from then on.
+        """
+        torch = self._torch
+        n = [len(k) for _, k in pairs]
+        try:
+            if self._prefix is None:
+                self._prefix = PrefixScorer(self.model, self.pad_id, self.input_device, self._in_batches, lambda: self.batch_size)
+            clusters, plain = plan(inputs, n)
+            got = self._prefix.score(inputs, n, clusters, lambda logits, i: self._finish(logits, pairs[i][1], full))
+            if not self._prefix_verified and got:
+                # the requests with the shortest and the longest context: a short one sits beside a gap in the cache
+                by_len = sorted(got, key=lambda i: len(inputs[i]) - n[i])
+                check = sorted({by_len[0], by_len[-1]})
+                for i, ref in zip(check, self._score_plain([pairs[i] for i in check], [inputs[i] for i in check], full)):
+                    a, b = (got[i].sum(), ref.sum()) if full else (got[i][0], ref[0])
+                    if not abs(float(a) - float(b)) <= 1e-4 + 1e-6 * abs(float(b)):  # a few float32 ulps of the sum
+                        raise CacheUnusable(f"reusing it changed a score by {abs(float(a) - float(b)):.2g} nats")
+                self._prefix_verified = True
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except (CacheUnusable, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            self.shared_prefix = False
+            why = " ".join(str(exc).split())[:160] or exc.__class__.__name__
+            print(f"alignbench: hf:{self.target}: the model's key/value cache cannot be reused for shared prompt prefixes "
+                  f"({why}); scoring every request in full", file=sys.stderr)
+            return list(range(len(pairs)))
+        for i, v in got.items():
+            out[i] = v
+        return plain
+
+    def _score_plain(self, pairs: list[tuple[list[int], list[int]]], inputs: list[list[int]], full: bool) -> list[Any]:
+        """Every window run in full, right-padded batches sorted by length."""
+        torch = self._torch
         order = sorted(range(len(pairs)), key=lambda i: (-(len(pairs[i][0]) + len(pairs[i][1])), i))
 
         def run(batch: list[int]) -> list[tuple[int, Any]]:
@@ -336,14 +399,7 @@ class HFBackend(Backend):
                 for row, i in enumerate(batch):
                     cont = pairs[i][1]
                     n_in = len(inputs[i])
-                    lp = torch.log_softmax(logits[row, n_in - len(cont):n_in].float(), dim=-1)
-                    target = torch.tensor(cont, dtype=torch.long, device=lp.device)
-                    if full:
-                        res.append((i, lp.cpu()))
-                    else:
-                        total = float(lp.gather(1, target[:, None]).sum())
-                        greedy = bool((lp.argmax(dim=-1) == target).all())
-                        res.append((i, (total, greedy)))
+                    res.append((i, self._finish(logits[row, n_in - len(cont):n_in], cont, full)))
             return res
 
         out: list[Any] = [None] * len(pairs)
