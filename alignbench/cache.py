@@ -150,16 +150,22 @@ class CachedBackend:
         return getattr(self.backend, name)
 
     def _run(self, kind: str, requests: list[Any], payloads: list[Any], call: Any, decode: Any) -> list[Any]:
-        """Serve hits, send each distinct miss once, store what came back.
+        return self._start(kind, requests, payloads, call, None, decode).result()
+
+    def _start(self, kind: str, requests: list[Any], payloads: list[Any], call: Any, submit: Any, decode: Any) -> "Submitted":
+        """Serve hits, send each distinct miss once, store what comes back; see ``Submitted``.
 
         Identical requests (same prompt and parameters, or the same context and continuation: TruthfulQA's
         mc1 and mc2 share most of their choices) are sent once per run, within a call and - without a
         cache - across calls, from an in-memory memo; a backend whose answers depend on more than the
-        request (``cacheable = False``: replay) gets every request as it is.
+        request (``cacheable = False``: replay) gets every request as it is. ``submit`` (or None) starts
+        the misses without waiting (``.result()`` / ``.abort()``); else ``call`` computes them now.
         """
         if not getattr(self.backend, "cacheable", True):
             self.model_calls += len(requests)
-            return call(requests)
+            if submit is not None:
+                return Submitted(submit(requests), lambda fresh: fresh, lambda got: got)
+            return Submitted.done(call(requests))
         if self.cache is None:  # one backend, one run: the request alone is the key, no fingerprint needed
             keys = [GenerationCache.key("", kind, p) for p in payloads]
             hits = {k: self._memo[k] for k in keys if k in self._memo}
@@ -171,26 +177,36 @@ class CachedBackend:
             if k not in hits:
                 first.setdefault(k, i)
         todo = list(first)
+
+        def finished(got: dict[int, Any]) -> dict[int, Any]:
+            """Store the misses that came back (``{position in todo: result}``); every request now answered."""
+            self.model_calls += len(got)
+            new = {todo[j]: asdict(res) for j, res in got.items()}
+            self._store(new)
+            fresh = {todo[j]: res for j, res in got.items()}
+            out: dict[int, Any] = {}
+            for i, k in enumerate(keys):
+                if i == first.get(k) and k in fresh:
+                    out[i] = fresh[k]
+                elif k in hits or k in new:  # a cache hit, or a repeat of a request sent above
+                    out[i] = decode(hits[k] if k in hits else new[k])
+            return out
+
+        def complete(fresh: list[Any]) -> list[Any]:
+            got = finished(dict(enumerate(fresh)))
+            return [got[i] for i in range(len(requests))]
+
+        misses = [requests[first[k]] for k in todo]
+        if not todo:
+            return Submitted.done(complete([]))
+        if submit is not None:
+            return Submitted(submit(misses), complete, finished)
         try:
-            fresh = call([requests[first[k]] for k in todo]) if todo else []
+            fresh = call(misses)
         except AlignbenchError as exc:
-            # A backend that failed part-way may attach ``partial`` = {position: result} of the requests
-            # that finished: keep them, so a resumed run does not pay for them again.
-            partial = getattr(exc, "partial", None) or {}
-            self.model_calls += len(partial)
-            self._store({todo[j]: asdict(res) for j, res in partial.items()})
+            _keep_partial(exc, finished)
             raise
-        self.model_calls += len(todo)
-        out: list[Any] = [None] * len(requests)
-        new: dict[str, Any] = {}
-        for k, res in zip(todo, fresh):
-            out[first[k]] = res
-            new[k] = asdict(res)
-        self._store(new)
-        for i, k in enumerate(keys):
-            if out[i] is None:  # a cache hit, or a repeat of a request sent above
-                out[i] = decode(hits[k] if k in hits else new[k])
-        return out
+        return Submitted.done(complete(fresh))
 
     def _store(self, items: dict[str, Any]) -> None:
         if not items:
@@ -201,6 +217,10 @@ class CachedBackend:
             self._memo.update(items)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        return self.submit_generate(requests).result()
+
+    def submit_generate(self, requests: list[GenerationRequest]) -> "Submitted":
+        """Like ``generate``, but a backend that can (``submit_generate``) starts its requests and returns at once."""
         payloads = [{"prompt": r.prompt, "system": r.system_prompt, "params": r.params.as_dict()} for r in requests]
 
         def decode(d: dict[str, Any]) -> Generation:
@@ -208,7 +228,8 @@ class CachedBackend:
                               tokens_in=d.get("tokens_in"), finish_reason=d.get("finish_reason"),
                               token_logprobs=d.get("token_logprobs"))
 
-        return self._run("generate", requests, payloads, self.backend.generate, decode)
+        submit = getattr(self.backend, "submit_generate", None)
+        return self._start("generate", requests, payloads, self.backend.generate, submit, decode)
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
         payloads = [{"context": r.context, "continuation": r.continuation} for r in requests]
@@ -217,3 +238,43 @@ class CachedBackend:
             return Loglikelihood(logprob=d["logprob"], is_greedy=d["is_greedy"], num_tokens=d.get("num_tokens", 0), cached=True)
 
         return self._run("loglikelihood", requests, payloads, self.backend.loglikelihood, decode)
+
+
+def _keep_partial(exc: BaseException, finished: Any) -> None:
+    """A backend that failed part-way may attach ``partial`` = {position: result} of the requests that
+    finished: store them (a resumed run does not pay for them again) and attach ``done`` = {request
+    index: result} of every request answered, for the caller to keep."""
+    exc.done = finished(getattr(exc, "partial", None) or {})  # type: ignore[attr-defined]
+
+
+class Submitted:
+    """Requests given to ``CachedBackend.submit_generate``: ``result()`` waits for them (in order);
+    ``abort()`` cancels those still running and returns ``{request index: result}`` of those answered.
+
+    When ``result()`` raises, the exception carries ``done`` = ``{request index: result}``.
+    """
+
+    def __init__(self, pending: Any, complete: Any, finished: Any) -> None:
+        self._pending, self._complete, self._finished = pending, complete, finished
+        self._out: list[Any] | None = None
+
+    @classmethod
+    def done(cls, results: list[Any]) -> "Submitted":
+        s = cls(None, None, None)
+        s._out = results
+        return s
+
+    def result(self) -> list[Any]:
+        if self._out is None:
+            try:
+                fresh = self._pending.result()
+            except AlignbenchError as exc:
+                _keep_partial(exc, self._finished)
+                raise
+            self._out = self._complete(fresh)
+        return self._out
+
+    def abort(self) -> dict[int, Any]:
+        if self._out is not None:
+            return dict(enumerate(self._out))
+        return self._finished(self._pending.abort())

@@ -14,6 +14,7 @@ import re
 import secrets
 import sys
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -363,24 +364,26 @@ class Evaluator:
 
     def _run_task(self, p: PreparedTask, todo: list[Sample], model: CachedBackend, run_dir: RunDir, chunk: int, epoch: int = 0) -> None:
         desc = p.cfg.name if task_epochs(p.cfg, self.cfg.epochs) == 1 else f"{p.cfg.name} epoch {epoch + 1}"
+        chunks = [todo[start : start + chunk] for start in range(0, len(todo), chunk)]
         # a context manager, so the bar is closed (its line ended) before an error propagates to the one-line message
         with tqdm(total=len(p.samples), initial=len(p.samples) - len(todo), desc=desc, file=sys.stderr,
                   disable=os.environ.get("ALIGNBENCH_NO_PROGRESS") == "1", dynamic_ncols=True) as bar:
-            for start in range(0, len(todo), chunk):
-                batch = todo[start : start + chunk]
-                if p.cfg.output_type == "multiple_choice":
-                    records = self._multiple_choice(p, batch, model)
-                else:
-                    records = self._generate(p, batch, model, epoch)
-                self._judge_and_score(p, batch, records)
-                run_dir.append(records)
-                bar.update(len(batch))
+            if p.cfg.output_type == "multiple_choice":
+                for batch in chunks:
+                    self._write(p, batch, self._multiple_choice(p, batch, model), run_dir, bar)
+            else:
+                self._generate_chunks(p, chunks, model, run_dir, bar, epoch)
 
     def _prompt(self, p: PreparedTask, s: Sample, chat: bool | None = None) -> Prompt:
         """The prompt as sent; with URIAL, the task's prompt as plain text inside the URIAL prompt."""
         if self._urial:
             return self._urial.wrap(prompt_text(build_prompt(p.cfg, s, "", chat=False)))
         return build_prompt(p.cfg, s, self.cfg.system_prompt, chat=chat)
+
+    def _write(self, p: PreparedTask, batch: list[Sample], records: list[dict[str, Any]], run_dir: RunDir, bar: Any) -> None:
+        self._judge_and_score(p, batch, records)
+        run_dir.append(records)
+        bar.update(len(batch))
 
     def _record(self, p: PreparedTask, s: Sample, prompt: Prompt, epoch: int = 0) -> dict[str, Any]:
         rec = {"task": p.cfg.name, "sample_id": s.id, "category": s.category, "prompt": prompt, "response": None,
@@ -392,6 +395,44 @@ class Evaluator:
             rec["epoch"] = epoch
         return rec
 
+    def _generate_chunks(self, p: PreparedTask, chunks: list[list[Sample]], model: CachedBackend, run_dir: RunDir, bar: Any,
+                         epoch: int = 0) -> None:
+        """Generate, judge and write chunk after chunk. A ``pipelined`` backend (a server) gets the next
+        chunk's requests before this chunk is judged, so its requests keep flowing across chunks. If
+        generation fails, every sample already answered (in this chunk or the next) is judged and written
+        before the error goes up: nothing finished is lost, with or without the cache."""
+        ahead = 1 if getattr(model, "pipelined", False) else 0
+        queue: deque[tuple[list[Sample], list[Prompt], Any]] = deque()
+        rest = iter(chunks)
+
+        def submit() -> None:
+            batch = next(rest, None)
+            if batch is not None:
+                queue.append((batch, *self._submit_generation(p, batch, model, epoch)))
+
+        for _ in range(ahead + 1):
+            submit()
+        try:
+            while queue:
+                batch, prompts, handle = queue[0]
+                try:
+                    gens = handle.result()
+                except AlignbenchError as exc:
+                    queue.popleft()
+                    answered = [(batch, prompts, getattr(exc, "done", {}))] + [(b, pr, h.abort()) for b, pr, h in queue]
+                    queue.clear()
+                    self._write_answered(p, answered, run_dir, epoch)
+                    raise
+                queue.popleft()
+                if ahead:
+                    submit()
+                self._write(p, batch, self._generation_records(p, batch, prompts, gens, epoch), run_dir, bar)
+                if not ahead:
+                    submit()
+        finally:
+            for _, _, h in queue:  # interrupted: stop what is still in flight
+                h.abort()
+
     def _task_params(self, p: PreparedTask, epoch: int = 0) -> GenerationParams:
         g = p.cfg.generation
         return GenerationParams(max_new_tokens=self.cfg.max_new_tokens or g.max_new_tokens,
@@ -399,11 +440,14 @@ class Evaluator:
                                 top_p=g.top_p, stop=tuple(g.stop) + (URIAL_STOP if self._urial else ()),
                                 seed=epoch_seed(self.cfg.seed, epoch))
 
-    def _generate(self, p: PreparedTask, batch: list[Sample], model: CachedBackend, epoch: int = 0) -> list[dict[str, Any]]:
+    def _submit_generation(self, p: PreparedTask, batch: list[Sample], model: CachedBackend, epoch: int = 0) -> tuple[list[Prompt], Any]:
         params = self._task_params(p, epoch)
         prompts = [self._prompt(p, s) for s in batch]
-        gens = model.generate([GenerationRequest(prompt=pr, params=sample_params(params, s, p.cfg.name), task=p.cfg.name, sample_id=s.id)
-                               for s, pr in zip(batch, prompts)])
+        return prompts, model.submit_generate([GenerationRequest(prompt=pr, params=sample_params(params, s, p.cfg.name),
+                                                                 task=p.cfg.name, sample_id=s.id) for s, pr in zip(batch, prompts)])
+
+    def _generation_records(self, p: PreparedTask, batch: list[Sample], prompts: list[Prompt], gens: list[Any],
+                            epoch: int = 0) -> list[dict[str, Any]]:
         records = []
         for s, pr, gen in zip(batch, prompts, gens):
             rec = self._record(p, s, pr, epoch)
@@ -411,6 +455,21 @@ class Evaluator:
             rec.update(response=text, cached=gen.cached, latency_s=round(gen.latency_s, 4), **generation_fields(gen))
             records.append(rec)
         return records
+
+    def _write_answered(self, p: PreparedTask, answered: list[tuple[list[Sample], list[Prompt], dict[int, Any]]], run_dir: RunDir,
+                        epoch: int = 0) -> None:
+        """Judge and write the samples of failed chunks that did get an answer (best effort: the failure is what gets reported)."""
+        batch = [s for b, _, done in answered for i, s in enumerate(b) if i in done]
+        prompts = [pr[i] for b, pr, done in answered for i in range(len(b)) if i in done]
+        gens = [done[i] for b, _, done in answered for i in range(len(b)) if i in done]
+        if not batch:
+            return
+        records = self._generation_records(p, batch, prompts, gens, epoch)
+        try:
+            self._judge_and_score(p, batch, records)
+        except Exception:  # noqa: BLE001 - a judge that fails now would hide the first error
+            return
+        run_dir.append(records)
 
     def _multiple_choice(self, p: PreparedTask, batch: list[Sample], model: CachedBackend) -> list[dict[str, Any]]:
         """Score every choice by log P(" " + choice | context); the response is the most likely choice."""

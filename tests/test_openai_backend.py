@@ -195,12 +195,12 @@ def task_yaml(tmp_path: Path) -> Path:
 
 
 def _eval(srv: OpenAIServer, task: Path, out: Path, *extra: str, env: dict | None = None, args: str = ""):
+    cache = () if "--no-cache" in extra else ("--cache", str(out.parent / "cache.sqlite"))
     return run_cli("eval", "--model", "openai:test-model", "--model-args", f"base_url={srv.base_url},backoff=0.01{args}",
-                   "--tasks", str(task), "--output", str(out), "--run-id", "r", "--cache", str(out.parent / "cache.sqlite"),
-                   *extra, env=env)
+                   "--tasks", str(task), "--output", str(out), "--run-id", "r", *cache, *extra, env=env)
 
 
-def test_exhausted_retries_exit_3_and_keep_finished_chunks(task_yaml: Path, tmp_path: Path) -> None:
+def test_exhausted_retries_exit_3_and_keep_every_finished_request(task_yaml: Path, tmp_path: Path) -> None:
     served = {"n": 0}
 
     def handler(r):  # 40 good answers, then the server breaks
@@ -216,16 +216,52 @@ def test_exhausted_retries_exit_3_and_keep_finished_chunks(task_yaml: Path, tmp_
         assert last.startswith("alignbench: error: openai server http://127.0.0.1:") and "HTTP 500: GPU fell off the bus; gave up after 1 retries" in last
         run = tmp_path / "out" / "r"
         recs = read_jsonl(run / "samples.jsonl")
-        assert [x["sample_id"] for x in recs] == [f"s{i:03d}" for i in range(32)]  # the first chunk (32 = preferred_chunk)
+        # the first chunk (32 = preferred_chunk) and the 8 answers of the next chunk, judged and scored
+        assert [x["sample_id"] for x in recs] == [f"s{i:03d}" for i in range(40)]
+        assert all(x["response"] == f"Echo: Question number {int(x['sample_id'][1:])}: please help." for x in recs)
+        assert all("refusal_xstest" in x["judgments"] and x["metrics"] for x in recs)
         info = json.loads((run / "run.json").read_text())
         assert info["status"] == "failed" and "GPU fell off the bus" in info["error"]
 
-        served["n"] = -1000  # healthy again: resume pays only for what neither samples.jsonl nor the cache holds
+        served["n"] = -1000  # healthy again: resume pays only for what samples.jsonl does not hold
         r = _eval(srv, task_yaml, tmp_path / "out", "--concurrency", "2", "--resume")
         assert r.returncode == 0, r.stderr
         info = json.loads((run / "run.json").read_text())
-        assert info["status"] == "complete" and info["model_calls"] == 60 - 32 - 8
+        assert info["status"] == "complete" and info["model_calls"] == 60 - 40
         assert [x["sample_id"] for x in read_jsonl(run / "samples.jsonl")] == [f"s{i:03d}" for i in range(60)]
+
+
+def test_finished_requests_reach_samples_without_the_cache(task_yaml: Path, tmp_path: Path) -> None:
+    """A run that fails after 12 of 40 requests keeps those 12 with --no-cache, inside one chunk."""
+    served = {"n": 0}
+
+    def handler(r):
+        served["n"] += 1
+        return "Echo: " + r.text if served["n"] <= 12 else Reply(500, {"error": {"message": "overloaded"}})
+
+    with OpenAIServer(handler) as srv:
+        r = _eval(srv, task_yaml, tmp_path / "out", "--concurrency", "1", "--limit", "40", "--no-cache",
+                  args=",max_retries=0")
+        assert r.returncode == 3 and "overloaded" in r.stderr.strip().splitlines()[-1], r.stderr
+        recs = read_jsonl(tmp_path / "out" / "r" / "samples.jsonl")
+        assert [x["sample_id"] for x in recs] == [f"s{i:03d}" for i in range(12)]
+        served["n"] = -1000
+        r = _eval(srv, task_yaml, tmp_path / "out", "--concurrency", "1", "--limit", "40", "--no-cache", "--resume")
+        assert r.returncode == 0, r.stderr
+        assert json.loads((tmp_path / "out" / "r" / "run.json").read_text())["model_calls"] == 28
+
+
+def test_requests_keep_flowing_across_chunk_boundaries(task_yaml: Path, tmp_path: Path) -> None:
+    """With 4 slots and 32-sample chunks, the next chunk's requests start while the current chunk's last
+    ones are still being answered: the server sees 4 in flight at every boundary."""
+    with OpenAIServer(delay=0.05) as srv:
+        r = _eval(srv, task_yaml, tmp_path / "out", "--concurrency", "4", "--no-cache")
+        assert r.returncode == 0, r.stderr
+        reqs = sorted(srv.completion_requests(), key=lambda x: int(x.json["messages"][-1]["content"].split()[2][:-1]))
+    assert len(reqs) == 60 and srv.max_in_flight == 4
+    for boundary in (32,):
+        last_of_chunk = max(x.finished for x in reqs[:boundary])
+        assert min(x.arrived for x in reqs[boundary:]) < last_of_chunk
 
 
 def test_api_key_is_sent_but_never_written(task_yaml: Path, tmp_path: Path) -> None:

@@ -10,7 +10,10 @@ default 1; doubles per retry, with jitter, capped by ``max_backoff`` = 60). Any 
 The API key comes ONLY from the environment variable ``OPENAI_API_KEY`` and is sent as a bearer
 token; it is never a model arg and never appears in run.json, the cache, logs or error messages.
 
-Requests are sent concurrently, up to ``--concurrency`` in flight. 429, 5xx, timeouts, dropped
+Requests are sent concurrently, up to ``--concurrency`` in flight, by one ``OpenAIClient``
+(``alignbench.backends.openai_client``: one event loop and connection pool for the backend's life).
+The evaluator hands over the next chunk's requests before judging the current one
+(``submit_generate``), so the slots stay busy across chunk boundaries. 429, 5xx, timeouts, dropped
 connections and malformed bodies are retried with exponential backoff and jitter (a
 ``Retry-After`` header is honoured); once retries run out, or on a non-retryable 4xx, a one-line
 ``BackendError`` (exit 3) is raised. The requests that did finish are attached to the error as
@@ -29,217 +32,26 @@ and returns them as ``Generation.token_logprobs`` (None when the server sends no
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import email.utils
 import hashlib
 import json
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
+from typing import Any
 
 from alignbench.backends._echo_probe import has_prompt_logprobs, is_shifted, probe_body
 from alignbench.backends.base import Backend, BackendOptions
+from alignbench.backends.openai_client import (  # noqa: F401 - re-exported: the client's home used to be here
+    RETRY_STATUS, OpenAIClient, Pending, RejectedRequest, public_url, retry_after_seconds)
 from alignbench.errors import BackendError, UsageError
 from alignbench.registry import backends
 from alignbench.types import Generation, GenerationParams, GenerationRequest, Loglikelihood, LoglikelihoodRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 RESERVED_ARGS = {"model", "messages", "prompt", "stream", "n", "echo", "logprobs", "top_logprobs", "max_tokens"}
 SECRET_ARGS = ("key", "token", "secret", "password", "authorization")
-MAX_RETRY_AFTER = 300.0
 LOGPROBS_HINT = ("multiple-choice tasks need a /v1/completions endpoint that returns prompt log-probabilities "
                  "(echo=true, logprobs=1: vLLM, SGLang) or the hf backend")
-
-T = TypeVar("T")
-
-
-def public_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part (safe to print and store)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts).rstrip("/")
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP date) as seconds, or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, min(float(value), MAX_RETRY_AFTER))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, min(when.timestamp() - time.time(), MAX_RETRY_AFTER))
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class RejectedRequest(Exception):
-    """The server answered a non-retryable 4xx; ``status`` and ``message`` (key redacted)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class OpenAIClient:
-    """Async JSON POSTs to an OpenAI-compatible server with retries, backoff and a concurrency cap.
-
-    Reusable by anything that talks to such a server (backends, LLM judges): ``run_all(calls)``
-    runs coroutines made with ``post(path, body)`` concurrently and returns results in order.
-    """
-
-    base_url: str
-    timeout: float = 120.0
-    max_retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 60.0
-    concurrency: int = 8
-    api_key: str | None = None
-
-    def __post_init__(self) -> None:
-        self.base_url = self.base_url.rstrip("/")
-        self._rng = random.Random()
-        self._client: httpx.AsyncClient | None = None
-        self._sem: asyncio.Semaphore | None = None
-
-    @property
-    def public_base_url(self) -> str:
-        return public_url(self.base_url)
-
-    def redact(self, text: str) -> str:
-        text = " ".join(str(text).split())
-        if self.api_key:
-            text = text.replace(self.api_key, "***")
-        return text[:300]
-
-    def _headers(self) -> dict[str, str]:
-        h = {"Content-Type": "application/json", "User-Agent": "alignbench"}
-        if self.api_key:
-            h["Authorization"] = f"Bearer {self.api_key}"
-        return h
-
-    def backoff_wait(self, attempt: int) -> float:
-        """Wait before retry ``attempt`` (1-based): exponential, with +-50% jitter."""
-        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        return base * (0.5 + self._rng.random())
-
-    async def _once(self, method: str, path: str, body: Any) -> Any:
-        assert self._client is not None
-        try:
-            if method == "GET":
-                resp = await self._client.get(path)
-            else:
-                resp = await self._client.post(path, json=body)
-        except httpx.TimeoutException:
-            raise _Retryable(f"timed out after {self.timeout:g}s") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed ({exc.__class__.__name__}: {self.redact(str(exc)) or 'no detail'})") from None
-        if resp.status_code == 200:
-            try:
-                return resp.json()
-            except ValueError:
-                raise _Retryable("malformed JSON in the response") from None
-        message = self.redact(_server_message(resp))
-        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-            raise _Retryable(f"HTTP {resp.status_code}: {message}", retry_after_seconds(resp.headers.get("retry-after")))
-        raise RejectedRequest(resp.status_code, message)
-
-    async def request(self, method: str, path: str, body: Any = None, check: Callable[[Any], Any] | None = None) -> Any:
-        """One request with retries; ``check(data)`` may raise ``ValueError`` for a retryable bad body."""
-        attempt = 0
-        while True:
-            try:
-                assert self._sem is not None
-                async with self._sem:
-                    data = await self._once(method, path, body)
-                    return check(data) if check is not None else data
-            except (_Retryable, ValueError, KeyError, TypeError, IndexError) as exc:
-                reason = exc.reason if isinstance(exc, _Retryable) else f"unexpected response ({self.redact(str(exc)) or exc.__class__.__name__})"
-                retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
-            attempt += 1
-            if attempt > self.max_retries:
-                raise BackendError(f"openai server {self.public_base_url}{path}: {reason}; gave up after {self.max_retries} retries")
-            await asyncio.sleep(retry_after if retry_after is not None else self.backoff_wait(attempt))
-
-    async def _gather(self, factories: list[Callable[[], Awaitable[T]]]) -> list[T]:
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0))
-        self._sem = asyncio.Semaphore(self.concurrency)
-        async with httpx.AsyncClient(base_url=self.base_url, headers=self._headers(), timeout=timeout, limits=limits) as client:
-            self._client = client
-            try:
-                tasks = [asyncio.ensure_future(f()) for f in factories]
-                if not tasks:
-                    return []
-                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
-                if failed:
-                    for t in pending:
-                        t.cancel()
-                    await asyncio.gather(*pending, return_exceptions=True)
-                    exc = failed[0].exception()
-                    exc.partial = {i: t.result() for i, t in enumerate(tasks)  # type: ignore[union-attr]
-                                   if t.done() and not t.cancelled() and t.exception() is None}
-                    raise exc  # type: ignore[misc]
-                return [t.result() for t in tasks]
-            finally:
-                self._client = None
-
-    def run_all(self, factories: list[Callable[[], Awaitable[T]]]) -> list[T]:
-        """Run the coroutines (each made by a factory) concurrently; results in order.
-
-        If one fails, the rest are cancelled and its exception is raised with ``partial``:
-        ``{index: result}`` of those that finished.
-        """
-        def go() -> list[T]:
-            return asyncio.run(self._gather(factories))
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return go()
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called from inside an event loop (notebooks)
-            return pool.submit(go).result()
-
-
-def _server_message(resp: httpx.Response) -> str:
-    try:
-        data = resp.json()
-    except ValueError:
-        return resp.text.strip()[:200] or resp.reason_phrase
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-        if data.get("message"):
-            return str(data["message"])
-        if data.get("detail"):
-            return str(data["detail"])
-    return json.dumps(data)[:200]
 
 
 def _accounting(data: Any) -> dict[str, Any]:
@@ -430,35 +242,44 @@ class OpenAIBackend(Backend):
         _, body = self._body(GenerationRequest(prompt="", params=params))
         return {k: v for k, v in body.items() if k not in ("model", "prompt", "messages")}
 
-    def _run(self, factories: list[Callable[[], Awaitable[Any]]], what: str, unsupported: tuple[int, ...] = ()) -> list[Any]:
-        """Run the calls; a rejected request becomes a one-line error (UsageError for ``unsupported`` statuses)."""
-        try:
-            return self.client.run_all(factories)
-        except RejectedRequest as exc:
-            hint = "; check OPENAI_API_KEY" if exc.status in (401, 403) else ""
-            msg = f"openai server {self.client.public_base_url} rejected a {what} request for model {self.target!r}: {exc}{hint}"
-            err: Exception = UsageError(f"{msg}; {LOGPROBS_HINT}") if exc.status in unsupported else BackendError(msg)
-            err.partial = getattr(exc, "partial", {})  # type: ignore[attr-defined]
-            raise err from None
+    def _submit(self, factories: list[Callable[[], Awaitable[Any]]], what: str, unsupported: tuple[int, ...] = ()) -> "_Calls":
+        return _Calls(self, self.client.submit(factories), what, unsupported)
+
+    def _rejected(self, exc: RejectedRequest, what: str, unsupported: tuple[int, ...]) -> Exception:
+        """A rejected request as a one-line error (UsageError for ``unsupported`` statuses), keeping ``partial``."""
+        hint = "; check OPENAI_API_KEY" if exc.status in (401, 403) else ""
+        msg = f"openai server {self.client.public_base_url} rejected a {what} request for model {self.target!r}: {exc}{hint}"
+        err: Exception = UsageError(f"{msg}; {LOGPROBS_HINT}") if exc.status in unsupported else BackendError(msg)
+        err.partial = getattr(exc, "partial", {})  # type: ignore[attr-defined]
+        return err
+
+    def _generation_call(self, r: GenerationRequest) -> Callable[[], Awaitable[Generation]]:
+        path, body = self._body(r)
+        parse = _chat_text if path == "/chat/completions" else _completion_text
+        token_logprobs = _chat_token_logprobs if path == "/chat/completions" else _completion_token_logprobs
+
+        def check(data: Any) -> tuple[str, dict[str, Any], list[dict[str, Any]] | None]:
+            text, counts = parse(data)
+            return text, counts, token_logprobs(data) if r.params.logprobs else None
+
+        async def call() -> Generation:
+            t0 = time.monotonic()
+            text, counts, lps = await self.client.request("POST", path, body, check=check)
+            return Generation(text=text, latency_s=time.monotonic() - t0, token_logprobs=lps, **counts)
+
+        return call
+
+    # Requests of the next chunk may be sent while the evaluator judges and writes this one: with one
+    # shared semaphore, --concurrency requests stay in flight across chunk boundaries.
+    pipelined = True
+
+    def submit_generate(self, requests: list[GenerationRequest]) -> "_Calls":
+        """Start the requests and return at once: ``.result()`` waits (results in order), ``.abort()``
+        cancels what is still running and returns ``{index: Generation}`` of those that finished."""
+        return self._submit([self._generation_call(r) for r in requests], "generation")
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        def factory(r: GenerationRequest) -> Callable[[], Awaitable[Generation]]:
-            path, body = self._body(r)
-            parse = _chat_text if path == "/chat/completions" else _completion_text
-            token_logprobs = _chat_token_logprobs if path == "/chat/completions" else _completion_token_logprobs
-
-            def check(data: Any) -> tuple[str, dict[str, Any], list[dict[str, Any]] | None]:
-                text, counts = parse(data)
-                return text, counts, token_logprobs(data) if r.params.logprobs else None
-
-            async def call() -> Generation:
-                t0 = time.monotonic()
-                text, counts, lps = await self.client.request("POST", path, body, check=check)
-                return Generation(text=text, latency_s=time.monotonic() - t0, token_logprobs=lps, **counts)
-
-            return call
-
-        return self._run([factory(r) for r in requests], "generation")
+        return self.submit_generate(requests).result()
 
     def _check_echo_alignment(self) -> None:
         """Once per backend: refuse a server whose echoed log-probabilities are one position off (see _echo_probe)."""
@@ -468,7 +289,7 @@ class OpenAIBackend(Backend):
         async def call() -> Any:
             return await self.client.request("POST", "/completions", probe_body(self.target))
 
-        data = self._run([call], "log-likelihood", unsupported=(400, 422))[0]
+        data = self._submit([call], "log-likelihood", unsupported=(400, 422)).result()[0]
         if not has_prompt_logprobs(data):
             raise UsageError(f"openai server {self.client.public_base_url}: model {self.target!r} returned no prompt "
                              f"log-probabilities (no logprobs.token_logprobs in its answer); {LOGPROBS_HINT}")
@@ -498,4 +319,23 @@ class OpenAIBackend(Backend):
 
             return call
 
-        return self._run([factory(r) for r in requests], "log-likelihood", unsupported=(400, 422))
+        return self._submit([factory(r) for r in requests], "log-likelihood", unsupported=(400, 422)).result()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _Calls:
+    """Requests started together (``OpenAIBackend.submit_generate``); a rejection surfaces as the backend's one-line error."""
+
+    def __init__(self, backend: OpenAIBackend, pending: Pending[Any], what: str, unsupported: tuple[int, ...]) -> None:
+        self.backend, self.pending, self.what, self.unsupported = backend, pending, what, unsupported
+
+    def result(self) -> list[Any]:
+        try:
+            return self.pending.result()
+        except RejectedRequest as exc:
+            raise self.backend._rejected(exc, self.what, self.unsupported) from None
+
+    def abort(self) -> dict[int, Any]:
+        return self.pending.abort()
