@@ -104,7 +104,7 @@ def bench_default(n: int, max_new_tokens: int, repeats: int, work: Path, threads
 
     task = write_generation_task(work / "task_d", n, max_new_tokens=max_new_tokens)
     prompts = [PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (#{i})") for i in range(n)]
-    backend = DefaultBackend("", BackendOptions(), n_threads=threads)
+    backend = DefaultBackend("", BackendOptions(batch_size=1), n_threads=threads)  # the raw path: one request at a time (batching: bench_main_job.py)
     llm = llama_cpp.Llama(model_path=str(smollm2_gguf()), n_ctx=2048, n_threads=threads, seed=0, verbose=False)
     raw_out: dict[str, list[str]] = {}
 
