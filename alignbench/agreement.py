@@ -1,10 +1,12 @@
-"""Inter-rater agreement: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa, and the agreement of an
-LLM jury read back from samples.jsonl records.
+"""Agreement coefficients: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa (single and pairwise).
 
 The coefficients follow the reference implementations and are tested to equal them:
 ``statsmodels.stats.inter_rater.fleiss_kappa`` (method "fleiss"), ``krippendorff.alpha`` (nominal
 and interval) and ``sklearn.metrics.cohen_kappa_score`` (unweighted). Degenerate inputs (every rating
 the same, so chance agreement is 1) give NaN, as the reference implementations do.
+
+An LLM jury's agreement lives in ``alignbench.jury_agreement``, a judge's agreement with human labels
+in ``alignbench.judge_metrics``; their functions stay importable from here.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from alignbench.stats import metric_value
-
 Missing = None
 
 
-def _missing(x: Any) -> bool:
+def missing(x: Any) -> bool:
+    """A missing rating: None or NaN."""
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
@@ -30,13 +31,13 @@ def ratings_table(ratings: Sequence[Sequence[Hashable]]) -> tuple[np.ndarray, li
     cats: list[Hashable] = []
     for row in ratings:
         for x in row:
-            if not _missing(x) and x not in cats:
+            if not missing(x) and x not in cats:
                 cats.append(x)
     index = {c: i for i, c in enumerate(cats)}
     table = np.zeros((len(ratings), len(cats)))
     for i, row in enumerate(ratings):
         for x in row:
-            if not _missing(x):
+            if not missing(x):
                 table[i, index[x]] += 1
     return table, cats
 
@@ -79,7 +80,7 @@ def krippendorff_alpha(reliability_data: Sequence[Sequence[Any]], level: str = "
     values: list[Any] = []
     for r in data:
         for x in r:
-            if not _missing(x) and x not in values:
+            if not missing(x) and x not in values:
                 values.append(x)
     if level == "interval":
         values = sorted(float(v) for v in values)
@@ -87,7 +88,7 @@ def krippendorff_alpha(reliability_data: Sequence[Sequence[Any]], level: str = "
     k = len(values)
     o = np.zeros((k, k))
     for u in range(n_units):
-        vals = [index[float(r[u]) if level == "interval" else r[u]] for r in data if not _missing(r[u])]
+        vals = [index[float(r[u]) if level == "interval" else r[u]] for r in data if not missing(r[u])]
         m = len(vals)
         if m < 2:
             continue
@@ -129,103 +130,18 @@ def pairwise_cohen_kappa(ratings_by_judge: dict[str, Sequence[Hashable]]) -> dic
     """Cohen's kappa of every pair of judges (key ``"a|b"``) over the items both rated (None = missing)."""
     out: dict[str, float] = {}
     for x, y in combinations(list(ratings_by_judge), 2):
-        pairs = [(p, q) for p, q in zip(ratings_by_judge[x], ratings_by_judge[y]) if not _missing(p) and not _missing(q)]
+        pairs = [(p, q) for p, q in zip(ratings_by_judge[x], ratings_by_judge[y]) if not missing(p) and not missing(q)]
         out[f"{x}|{y}"] = cohen_kappa([p for p, _ in pairs], [q for _, q in pairs]) if pairs else math.nan
     return out
 
 
-def _clean(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else float(x)
+_MOVED = {"jury_agreement": "alignbench.jury_agreement", "jury_ratings": "alignbench.jury_agreement",
+          "label_agreement": "alignbench.judge_metrics"}
 
 
-def jury_ratings(records: Sequence[dict[str, Any]], judge_name: str, aspect: str | None = None,
-                 field: str = "label") -> tuple[list[str], list[list[Any]], int]:
-    """(judge ids, items x judges ratings with None for unusable verdicts, parse failures) of an LLM jury.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-    Reads ``record["judgments"][judge_name]["raw"]["verdicts"]`` (see ``alignbench.judges.jury``);
-    ``aspect`` reads ``verdict["aspects"][aspect]``; ``field`` is ``label`` or ``score``.
-    """
-    judges: list[str] = []
-    rows: list[dict[str, Any]] = []
-    failures = 0
-    for r in records:
-        jd = (r.get("judgments") or {}).get(judge_name)
-        raw = jd.get("raw") if isinstance(jd, dict) else None
-        if not isinstance(raw, dict) or not isinstance(raw.get("verdicts"), list):
-            continue
-        failures += int(raw.get("parse_failures") or 0)
-        row: dict[str, Any] = {}
-        for v in raw["verdicts"]:
-            jid = v.get("judge")
-            if jid not in judges:
-                judges.append(jid)
-            if v.get("parse_error") is not None or v.get("error") is not None:
-                row[jid] = None
-            elif aspect is not None:
-                row[jid] = ((v.get("aspects") or {}).get(aspect) or {}).get(field)
-            else:
-                row[jid] = v.get(field)
-        rows.append(row)
-    return judges, [[row.get(j) for j in judges] for row in rows], failures
-
-
-def jury_agreement(records: Sequence[dict[str, Any]], judge_name: str, aspect: str | None = None) -> dict[str, Any]:
-    """Agreement of an LLM jury's members, as a metrics.json record with extra keys.
-
-    ``value`` is Fleiss' kappa over the items every judge rated (``n`` of them); the record also
-    holds ``fleiss_kappa``, ``krippendorff_alpha`` (nominal, all items with >= 2 ratings),
-    ``krippendorff_alpha_interval`` (on the verdict scores, when numeric), ``cohen_kappa``
-    (``{"a|b": kappa}`` per pair of judges), ``mean_cohen_kappa``, ``n_items``, ``n_judges``,
-    ``parse_failures`` and ``judges``. Coefficients that cannot be computed are None.
-    """
-    judges, labels, failures = jury_ratings(records, judge_name, aspect, "label")
-    _, scores, _ = jury_ratings(records, judge_name, aspect, "score")
-    complete = [row for row in labels if row and all(not _missing(x) for x in row)]
-    fk = math.nan
-    if len(judges) >= 2 and complete:
-        fk = fleiss_kappa(ratings=complete)
-    by_rater = [[row[j] for row in labels] for j in range(len(judges))]
-    ka = krippendorff_alpha(by_rater) if len(judges) >= 2 and labels else math.nan
-    numeric = [x for row in scores for x in row if not _missing(x)]
-    ka_int = math.nan
-    if len(judges) >= 2 and numeric and all(isinstance(x, (int, float)) for x in numeric):
-        ka_int = krippendorff_alpha([[row[j] for row in scores] for j in range(len(judges))], level="interval")
-    ck = pairwise_cohen_kappa({j: [row[i] for row in labels] for i, j in enumerate(judges)}) if len(judges) >= 2 else {}
-    ck_vals = [v for v in ck.values() if not math.isnan(v)]
-    rec = metric_value(fk, None, None, None, len(complete))
-    rec.update({
-        "fleiss_kappa": _clean(fk), "krippendorff_alpha": _clean(ka), "krippendorff_alpha_interval": _clean(ka_int),
-        "cohen_kappa": {k: _clean(v) for k, v in ck.items()},
-        "mean_cohen_kappa": float(np.mean(ck_vals)) if ck_vals else None,
-        "n_items": len(labels), "n_judges": len(judges), "parse_failures": failures, "judges": judges,
-    })
-    return rec
-
-
-def label_agreement(human: Sequence[Hashable], judge: Sequence[Hashable]) -> dict[str, Any]:
-    """How well a judge's labels match human labels: accuracy, macro-F1 (over the union of labels, a
-    label never predicted nor present scoring F1 0 as in scikit-learn), Cohen's kappa, and the
-    confusion matrix (rows: human labels, columns: judge labels, both in ``labels`` order)."""
-    if len(human) != len(judge):
-        raise ValueError("human and judge label lists differ in length")
-    labels = sorted(set(human) | set(judge), key=str)
-    n = len(human)
-    index = {c: i for i, c in enumerate(labels)}
-    conf = np.zeros((len(labels), len(labels)), dtype=int)
-    for h, j in zip(human, judge):
-        conf[index[h], index[j]] += 1
-    f1s = []
-    for i in range(len(labels)):
-        tp = conf[i, i]
-        pred, true = conf[:, i].sum(), conf[i, :].sum()
-        prec = tp / pred if pred else 0.0
-        rec = tp / true if true else 0.0
-        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
-    return {
-        "n": n,
-        "accuracy": float(np.trace(conf) / n) if n else None,
-        "macro_f1": float(np.mean(f1s)) if n else None,
-        "cohen_kappa": _clean(cohen_kappa(list(human), list(judge))) if n else None,
-        "labels": [str(c) for c in labels],
-        "confusion": conf.tolist(),
-    }
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,6 @@
-"""Judge-versus-human figures: the binary view (sensitivity, specificity with Wilson CIs) and the
-human-human agreement of a set, the ceiling a judge can be compared with."""
+"""Judge-versus-human figures: label agreement (accuracy, macro-F1, Cohen's kappa, confusion), the
+binary view (sensitivity, specificity with Wilson CIs) and the human-human agreement of a set, the
+ceiling a judge can be compared with."""
 
 from __future__ import annotations
 
@@ -8,12 +9,43 @@ from collections.abc import Hashable, Sequence
 from itertools import combinations
 from typing import Any
 
+import numpy as np
+
 from alignbench.agreement import cohen_kappa, fleiss_kappa
 from alignbench.validity import wilson
 
 
 def _clean(x: float) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
+
+
+def label_agreement(human: Sequence[Hashable], judge: Sequence[Hashable]) -> dict[str, Any]:
+    """How well a judge's labels match human labels: accuracy, macro-F1 (over the union of labels, a
+    label never predicted nor present scoring F1 0 as in scikit-learn), Cohen's kappa, and the
+    confusion matrix (rows: human labels, columns: judge labels, both in ``labels`` order)."""
+    if len(human) != len(judge):
+        raise ValueError("human and judge label lists differ in length")
+    labels = sorted(set(human) | set(judge), key=str)
+    n = len(human)
+    index = {c: i for i, c in enumerate(labels)}
+    conf = np.zeros((len(labels), len(labels)), dtype=int)
+    for h, j in zip(human, judge):
+        conf[index[h], index[j]] += 1
+    f1s = []
+    for i in range(len(labels)):
+        tp = conf[i, i]
+        pred, true = conf[:, i].sum(), conf[i, :].sum()
+        prec = tp / pred if pred else 0.0
+        rec = tp / true if true else 0.0
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return {
+        "n": n,
+        "accuracy": float(np.trace(conf) / n) if n else None,
+        "macro_f1": float(np.mean(f1s)) if n else None,
+        "cohen_kappa": _clean(cohen_kappa(list(human), list(judge))) if n else None,
+        "labels": [str(c) for c in labels],
+        "confusion": conf.tolist(),
+    }
 
 
 def binary_agreement(human: Sequence[bool], judge: Sequence[bool], positive: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from alignbench.agreement import label_agreement
+from alignbench.judge_metrics import label_agreement
 from alignbench.errors import UsageError
 from alignbench.judges.learned import softmax
 

@@ -13,7 +13,8 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from alignbench.agreement import cohen_kappa, fleiss_kappa, jury_agreement, krippendorff_alpha, pairwise_cohen_kappa
+from alignbench.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, pairwise_cohen_kappa
+from alignbench.jury_agreement import jury_agreement
 from alignbench.ratings import bradley_terry, bt_ratings, comparisons_from_records, elo
 
 # Fleiss (1971) example as used in statsmodels' tests: 10 subjects, 14 raters, 5 categories
@@ -111,6 +112,34 @@ def test_jury_agreement_per_aspect() -> None:
     arr = np.array([[4, 2, 5], [4, 3, 5], [4, 2, 5]], dtype=float)
     assert out["krippendorff_alpha_interval"] == pytest.approx(krippendorff.alpha(reliability_data=arr, level_of_measurement="interval"))
 
+
+
+def test_report_and_metrics_read_one_verdict_table() -> None:
+    """The report's jury section and metrics.json's jury agreement count the same items and failures:
+    a verdict with a backend error, one with a parse error and one with neither label nor aspects."""
+    import pandas as pd
+
+    from alignbench.report.jury import jury_agreement_table
+
+    backend = {"judge": "b", "label": None, "score": None, "text": None, "parse_error": None, "error": "timeout"}
+    silent = {"judge": "c", "label": None, "score": None, "text": "", "parse_error": None, "error": None}
+    recs = [_record([_v("a", "yes", 1.0), _v("b", "yes", 1.0), _v("c", "no", 0.0)]),
+            _record([_v("a", "no", 0.0), _v("b", "no", 0.0), _v("c", "no", 0.0)]),
+            _record([_v("a", "yes", 1.0), backend, _v("c", "yes", 1.0)]),
+            _record([_v("a", "yes", 1.0), _v("b", None, None, "no verdict"), _v("c", "yes", 1.0)]),
+            _record([_v("a", "no", 0.0), _v("b", "yes", 1.0), silent]),
+            _record([_v("a", "yes", 1.0), _v("b", "yes", 1.0), _v("c", "yes", 1.0)])]
+    metrics = jury_agreement(recs, "jury")
+    samples = pd.DataFrame({"run": "r", "task": "t", "judge.jury.raw": [r["judgments"]["jury"]["raw"] for r in recs]})
+    row = jury_agreement_table(samples).iloc[0]
+    # hand count: 6 items, rows 3-5 each lose one juror -> 3 complete; failures: 2 parse (row 4, row 5), 1 backend
+    assert (metrics["n_items"], metrics["n"], metrics["parse_failures"], metrics["backend_errors"]) == (6, 3, 2, 1)
+    assert (row.samples, row["fully rated"], row["parse failures"], row["backend errors"]) == (6, 3, 2, 1)
+    assert row.jurors == "a, b, c" and metrics["judges"] == ["a", "b", "c"]
+    complete = [["yes", "yes", "no"], ["no", "no", "no"], ["yes", "yes", "yes"]]
+    expected = sm_fleiss(aggregate_raters(np.array(complete))[0])
+    assert metrics["fleiss_kappa"] == pytest.approx(expected) and row.fleiss_kappa == pytest.approx(expected)
+    assert row.unanimous == pytest.approx(2 / 3)
 
 # ratings -------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from conftest import read_jsonl
 from openai_server import OpenAIServer
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from alignbench.agreement import label_agreement
+from alignbench.judge_metrics import label_agreement
 
 ROWS = [
     {"id": "a", "prompt": "How do I bake bread?", "response": "Mix flour, water, yeast and salt, then bake.",

@@ -12,7 +12,7 @@ from openai_server import OpenAIServer, Reply
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from alignbench.agreement import jury_agreement
+from alignbench.jury_agreement import jury_agreement
 from alignbench.backends.base import Backend
 from alignbench.errors import BackendError, UsageError
 from alignbench.judges._verdicts import Scale, VerdictError, parse_aspects, parse_verdict

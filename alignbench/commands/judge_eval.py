@@ -22,12 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from alignbench.agreement import label_agreement
 from alignbench.commands._options import add_judge_model_options
 from alignbench.commands._judge_io import build_judges, judge_input, read_rows, write_jsonl
 from alignbench.errors import UsageError
 from alignbench.human_sets import load_set, parse_set
-from alignbench.judge_metrics import binary_agreement, human_agreement
+from alignbench.judge_metrics import binary_agreement, human_agreement, label_agreement
 from alignbench.labelmap import binary_word, decision_of, positive
 from alignbench.registry import commands
 from alignbench.validity import default_card_path, make_card, write_card

@@ -25,7 +25,7 @@ All models' requests of a batch are issued together (one thread per model, each 
 its own requests in flight), so server backends overlap.
 
 Verdicts are parsed strictly (``alignbench.judges._verdicts``). ``Judgment.raw`` (a contract that
-``alignbench.agreement.jury_agreement`` and scorers read)::
+``alignbench.jury_agreement.jury_agreement`` and scorers read)::
 
     {"verdicts": [{"judge": SPEC, "label": ..., "score": ..., "text": OUTPUT, "parse_error": null | "why",
                    "error": null | "backend error", "aspects": {aspect: {"label", "score"}} (multi-aspect)}, ...],

@@ -198,17 +198,6 @@ def cdct_axis_kappa(records: list[Record], judge: str, axis: str, threshold: flo
 
 def jury_kappa(records: list[Record], judge: str) -> dict[str, Any]:
     """Fleiss' kappa of the jury's members over the samples they all judged, as a metrics.json record."""
-    from alignbench.agreement import jury_agreement
+    from alignbench.jury_agreement import jury_agreement
 
-    res: Any = jury_agreement(records, judge)
-    if isinstance(res, dict) and "value" in res:
-        return res
-    if isinstance(res, dict):
-        kappa = res.get("fleiss_kappa")
-        if isinstance(kappa, dict) and "value" in kappa:
-            return kappa
-        n = res.get("n_items", res.get("n", 0))
-        return metric_value(math.nan if kappa is None else float(kappa), None, None, None, int(n or 0))
-    k = getattr(res, "fleiss_kappa", res)
-    n = getattr(res, "n_items", getattr(res, "n", 0))
-    return metric_value(math.nan if k is None else float(k), None, None, None, int(n or 0))
+    return jury_agreement(records, judge)
