@@ -4,7 +4,8 @@ A comparison is ``(model_a, model_b, winner)`` with ``winner`` one of ``model_a`
 ``"tie"``. Ties count as half a win for each side in both methods.
 
 * ``elo``: sequential Elo updates with factor ``k`` (expected score 1 / (1 + 10^((Rb - Ra)/scale))).
-  Elo depends on the order of the comparisons: pass ``seed`` to shuffle them reproducibly, and
+  Elo depends on the order of the comparisons: pass ``seed`` to play them in an order that seed alone
+  decides (sorted, then shuffled, so the caller's order does not matter), and
   ``rounds`` > 1 to average ratings over several seeded orders.
 * ``bradley_terry``: maximum-likelihood strengths p_i with P(i beats j) = p_i / (p_i + p_j), by
   Hunter's (2004) MM algorithm, normalised to geometric mean 1; ``ratings`` puts them on the Elo
@@ -51,7 +52,8 @@ def elo(comparisons: Sequence[Comparison], k: float = 32.0, initial: float = 100
     rng = random.Random(seed)
     for _ in range(rounds):
         order = list(comparisons)
-        if seed is not None:
+        if seed is not None:  # the seed alone decides the order: the same comparisons in any order rate the same
+            order.sort()
             rng.shuffle(order)
         r = {m: float(initial) for m in models}
         for a, b, w in order:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import krippendorff
 import numpy as np
@@ -190,7 +191,12 @@ def test_elo_invariants() -> None:
     first = elo([("a", "b", "a")], k=32, initial=1000)
     assert first == {"a": 1016.0, "b": 984.0}  # equal ratings: expected 0.5, k/2 moves
     assert elo([("a", "b", "tie")]) == {"a": 1000.0, "b": 1000.0}
-    assert elo(comps, seed=3) == elo(comps, seed=3)  # seeded order is reproducible
+    # with a seed, the seed alone decides the order: sorted, then shuffled by random.Random(seed)
+    order = sorted(comps)
+    random.Random(3).shuffle(order)
+    assert order != comps and elo(comps, seed=3) == elo(order)
+    assert elo(comps, seed=3) == elo(list(reversed(comps)), seed=3) == elo(comps[2:] + comps[:2], seed=3)
+    assert elo(comps, seed=4) != elo(comps, seed=3)  # another seed, another order, other ratings
     averaged = elo(comps, seed=1, rounds=20)
     assert sum(averaged.values()) == pytest.approx(3000) and averaged["a"] > averaged["c"]
     with pytest.raises(ValueError, match="winner"):

@@ -189,7 +189,8 @@ def test_pairwise_position_swap(scripted) -> None:
     assert (biased["label"], biased["consistent"], biased["label_swapped"]) == ("tie", False, "B")
     assert half["label"] is None and "swapped order" in half["parse_error"]
     assert jd.raw["parse_failures"] == 1
-    assert jd.label in ("A", "tie") and jd.score == pytest.approx(0.75)
+    # one A and one tie: a tied majority goes to the label listed first in the scale (A, B, tie); mean score (1 + 0.5) / 2
+    assert (jd.label, jd.raw["tie"]) == ("A", True) and jd.score == pytest.approx(0.75)
     assert judge_kinds.get("llm_pairwise")(name="pw", models=["s:x"], template="templates/pairwise.j2", base_dir=str(TEMPLATES),
                                            cache=False).judge([JudgeInput("Q", "r")])[0].error.endswith("needs references and the sample has none")
 
