@@ -8,7 +8,10 @@ With ``--epochs N`` every prompt of a generation task is answered N times, epoch
 - ``mean`` (default): every epoch's value counts; the metric is the mean over all of them and its CI
   clusters by prompt (the N answers to one prompt are not independent);
 - ``any``: a 0/1 metric is 1 for a prompt when it is 1 in any epoch (e.g. harmful in any of N);
-- ``at_least_K``: 1 when it is 1 in at least K epochs.
+- ``at_least_K``: 1 when it is 1 in at least K epochs;
+- ``best_of:JUDGE``: the epoch JUDGE scores highest (a reward model: best-of-N selection) gives the
+  prompt's value, for every metric (epochs JUDGE did not score are not candidates; ties go to the
+  earliest epoch).
 
 ``any`` and ``at_least_K`` apply to 0/1 metrics; other metrics reduce by ``mean``. metrics.json names
 the reducer and the epochs of each metric it applied to (``"reducer"``, ``"epochs"``).
@@ -26,14 +29,33 @@ from typing import Any
 
 from alignbench.errors import UsageError
 
-REDUCERS = ("mean", "any", "at_least_K")
+REDUCERS = ("mean", "any", "at_least_K", "best_of:JUDGE")
+BEST_OF = "best_of:"
 
 
 def parse_reducer(text: str) -> str:
-    """``mean``, ``any`` or ``at_least_K`` (K a positive integer); anything else is a usage error."""
+    """``mean``, ``any``, ``at_least_K`` (K a positive integer) or ``best_of:JUDGE``; anything else is a usage error."""
     if text in ("mean", "any") or re.fullmatch(r"at_least_[1-9][0-9]*", text or ""):
         return text
-    raise UsageError(f"--reducer {text!r}: use mean, any or at_least_K (e.g. at_least_2)")
+    if (text or "").startswith(BEST_OF) and text[len(BEST_OF):].strip():
+        return BEST_OF + text[len(BEST_OF):].strip()
+    raise UsageError(f"--reducer {text!r}: use mean, any, at_least_K (e.g. at_least_2) or best_of:JUDGE (e.g. best_of:skywork_reward)")
+
+
+def best_of_judge(reducer: str) -> str | None:
+    """The judge of a ``best_of:JUDGE`` reducer, else None."""
+    return reducer[len(BEST_OF):] if reducer.startswith(BEST_OF) else None
+
+
+def judge_score(record: dict[str, Any], judge: str) -> float | None:
+    jd = (record.get("judgments") or {}).get(judge) or {}
+    return None if jd.get("error") else _number(jd.get("score"))
+
+
+def best_epoch_record(records: list[dict[str, Any]], judge: str) -> dict[str, Any] | None:
+    """The record (epoch) ``judge`` scored highest; the earliest on a tie; None when it scored none."""
+    scored = [(s, -record_epoch(r), i) for i, r in enumerate(records) if (s := judge_score(r, judge)) is not None]
+    return records[max(scored)[2]] if scored else None
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -113,6 +135,12 @@ def metric_series(records: list[dict[str, Any]], metric: str, reducer: str = "me
     if epochs <= 1:
         values = [_number((r.get("metrics") or {}).get(metric)) for r in records]
         return values, ([r.get("cluster") for r in records] if clustered else None), {}
+    judge = best_of_judge(reducer)
+    if judge is not None:
+        best = [best_epoch_record(recs, judge) for recs in by_sample.values()]
+        values_b = [None if b is None else _number((b.get("metrics") or {}).get(metric)) for b in best]
+        return values_b, ([recs[0].get("cluster") for recs in by_sample.values()] if clustered else None), \
+            {"epochs": epochs, "reducer": reducer}
     per = {sid: [x for x in (_number((r.get("metrics") or {}).get(metric)) for r in recs) if x is not None]
            for sid, recs in by_sample.items()}
     binary = all(x in (0.0, 1.0) for xs in per.values() for x in xs)
@@ -131,6 +159,13 @@ def metric_series(records: list[dict[str, Any]], metric: str, reducer: str = "me
 
 def per_sample(records: list[dict[str, Any]], metric: str, reducer: str = "mean") -> dict[str, float | None]:
     """``{sample_id: value}`` with each prompt's epochs reduced (for paired comparisons of two runs)."""
+    judge = best_of_judge(reducer)
+    if judge is not None:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            groups.setdefault(str(r.get("sample_id")), []).append(r)
+        picked = {sid: best_epoch_record(recs, judge) for sid, recs in groups.items()}
+        return {sid: (None if b is None else _number((b.get("metrics") or {}).get(metric))) for sid, b in picked.items()}
     by_sample: dict[str, list[float]] = {}
     for r in records:
         vals = by_sample.setdefault(str(r.get("sample_id")), [])
@@ -142,4 +177,4 @@ def per_sample(records: list[dict[str, Any]], metric: str, reducer: str = "mean"
     return {sid: (reduce_epochs(xs, red) if xs else None) for sid, xs in by_sample.items()}
 
 
-__all__ = ["REDUCERS", "parse_reducer", "epoch_seed", "task_epochs", "cluster_of", "record_epoch", "done_keys", "reduce_epochs", "metric_series", "per_sample"]
+__all__ = ["REDUCERS", "parse_reducer", "best_of_judge", "best_epoch_record", "judge_score", "epoch_seed", "task_epochs", "cluster_of", "record_epoch", "done_keys", "reduce_epochs", "metric_series", "per_sample"]

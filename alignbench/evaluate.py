@@ -25,7 +25,7 @@ from alignbench.accounting import generation_fields, judge_model_calls, token_to
 from alignbench.backends.base import Backend, BackendOptions, load_backend, parse_model_spec
 from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
 from alignbench.config import TaskConfig
-from alignbench.epochs import cluster_of, done_keys, epoch_seed, task_epochs
+from alignbench.epochs import best_of_judge, cluster_of, done_keys, epoch_seed, task_epochs
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides, judge_version_hash
@@ -180,8 +180,17 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
     for t, samples, names, scorer, override in planned:
         judges = [judge(n) for n in names]
         scorer.check_judges({j.name: j for j in judges})
+        if task_epochs(t, cfg.epochs) > 1:
+            check_best_of(cfg.reducer, [j.name for j in judges], t.name)
         prepared.append(PreparedTask(t, samples, judges, scorer, resolve_data_paths(t, override)))
     return prepared
+
+
+def check_best_of(reducer: str, judges: list[str], task: str) -> None:
+    """A ``best_of:JUDGE`` reducer needs JUDGE among the task's judges (it scores the epochs it picks from)."""
+    judge = best_of_judge(reducer)
+    if judge is not None and judge not in judges:
+        raise UsageError(f"--reducer {reducer}: judge {judge!r} does not run on task {task!r} (add --judges {judge})")
 
 
 def scorer_notices(prepared: list[PreparedTask]) -> list[str]:

@@ -86,25 +86,44 @@ def win_matrix(comparisons: Sequence[Comparison], models: list[str] | None = Non
     return models, w
 
 
+def bt_fit(w: np.ndarray, max_iter: int = 10000, tol: float = 1e-10) -> np.ndarray:
+    """Bradley-Terry strengths (geometric mean 1) of win matrices by the MM algorithm.
+
+    ``w`` is one ``M x M`` matrix (W[i, j] = wins of i over j) or a stack ``B x M x M`` (bootstrap
+    replicates, fitted together); returns ``M`` or ``B x M`` strengths. NaN where the MLE does not
+    exist (a model that never wins or never loses in that matrix).
+    """
+    w = np.asarray(w, dtype=float)
+    single = w.ndim == 2
+    w = w[None] if single else w
+    n = w + np.swapaxes(w, 1, 2)  # games between i and j
+    wins = w.sum(axis=2)
+    bad = np.any(wins <= 0, axis=1) | np.any(n.sum(axis=2) - wins <= 0, axis=1)
+    p = np.ones(wins.shape)
+    live = ~bad
+    for _ in range(max_iter):
+        if not live.any():
+            break
+        q = p[live]
+        denom = (n[live] / (q[:, :, None] + q[:, None, :])).sum(axis=2)
+        new = wins[live] / denom
+        new /= np.exp(np.log(new).mean(axis=1, keepdims=True))
+        done = np.max(np.abs(new - q), axis=1) < tol
+        p[live] = new
+        live[np.flatnonzero(live)[done]] = False
+    p[bad] = np.nan
+    return p[0] if single else p
+
+
 def bradley_terry(comparisons: Sequence[Comparison], pseudo_count: float = 0.0, max_iter: int = 10000,
                   tol: float = 1e-10) -> dict[str, float]:
     """Bradley-Terry strengths (geometric mean 1) by the MM algorithm."""
     models, w = win_matrix(comparisons, pseudo_count=pseudo_count)
-    n = w + w.T  # games between i and j
-    wins = w.sum(axis=1)
     if len(models) < 2:
         return {m: 1.0 for m in models}
-    if np.any(wins <= 0) or np.any(n.sum(axis=1) - wins <= 0):
+    p = bt_fit(w, max_iter=max_iter, tol=tol)
+    if np.isnan(p).any():
         raise ValueError("Bradley-Terry MLE does not exist: a model never wins or never loses; pass pseudo_count > 0")
-    p = np.ones(len(models))
-    for _ in range(max_iter):
-        denom = (n / (p[:, None] + p[None, :])).sum(axis=1)
-        new = wins / denom
-        new /= math.exp(float(np.log(new).mean()))
-        if np.max(np.abs(new - p)) < tol:
-            p = new
-            break
-        p = new
     return {m: float(x) for m, x in zip(models, p)}
 
 

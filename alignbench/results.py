@@ -210,4 +210,64 @@ def per_sample_values(samples: pd.DataFrame, task: str, metric: str) -> dict[str
     return {str(sid): (None if pd.isna(v) else float(v)) for sid, v in zip(sub["sample_id"], sub[col])}
 
 
-__all__ = ["load_runs", "load_samples", "find_run_dirs", "metric_rows", "per_sample_values", "RUN_COLUMNS"]
+#: Columns of ``load_compare``.
+COMPARE_COLUMNS = ["compare_id", "judge", "task", "run", "opponent", "metric", "value", "ci_low", "ci_high", "n"]
+
+
+def _compare_file(path: PathLike) -> Path:
+    p = Path(path).expanduser()
+    f = p / "compare.json" if p.is_dir() else p
+    if not f.is_file():
+        raise UsageError(f"{p}: no compare.json (give a folder written by alignbench compare, or its compare.json)")
+    return f
+
+
+def load_compare(path: PathLike) -> pd.DataFrame:
+    """The results of ``alignbench compare`` as a tidy DataFrame: one row per scope x run (x opponent) x metric.
+
+    ``task`` is None for the overall scope. Rows with an ``opponent`` are run-vs-opponent counts
+    (``wins``, ``ties``, ``losses``) and ``win_rate`` with its CI; rows without are the run's ratings
+    (``bt_rating`` with its bootstrap CI, ``bt_strength``, ``elo``); rows without a run are the judge's
+    ``position_flip_share`` and the jury's ``fleiss_kappa``.
+    """
+    import json
+
+    f = _compare_file(path)
+    try:
+        info = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{f}: cannot read ({exc.__class__.__name__})") from None
+    if not isinstance(info, dict) or "overall" not in info:
+        raise UsageError(f"{f}: not a finished compare (status {info.get('status') if isinstance(info, dict) else None!r})")
+    base = {"compare_id": info.get("compare_id"), "judge": (info.get("settings") or {}).get("judge")}
+    rows: list[dict[str, Any]] = []
+
+    def add(task: str | None, run: str | None, opponent: str | None, metric: str, value: Any, lo: Any = None, hi: Any = None,
+            n: Any = None) -> None:
+        rows.append({**base, "task": task, "run": run, "opponent": opponent, "metric": metric, "value": _num(value),
+                     "ci_low": _num(lo), "ci_high": _num(hi), "n": None if n is None else int(n)})
+
+    scopes = [(None, info["overall"])] + list((info.get("by_task") or {}).items())
+    for task, sc in scopes:
+        for p in sc.get("pairs") or []:
+            for m in ("wins", "ties", "losses"):
+                add(task, p["a"], p["b"], m, p[m], n=p["n"])
+            add(task, p["a"], p["b"], "win_rate", p["win_rate"], p["ci_low"], p["ci_high"], p["n"])
+        for run, r in (sc.get("bradley_terry") or {}).items():
+            add(task, run, None, "bt_rating", r.get("rating"), r.get("ci_low"), r.get("ci_high"), sc.get("n"))
+            add(task, run, None, "bt_strength", r.get("strength"), n=sc.get("n"))
+        for run, v in (sc.get("elo") or {}).items():
+            add(task, run, None, "elo", v, n=sc.get("n"))
+        flips = sc.get("position_flips") or {}
+        if flips.get("share") is not None:
+            add(task, None, None, "position_flip_share", flips["share"], n=flips.get("verdicts"))
+        agree = sc.get("agreement") or {}
+        if agree.get("fleiss_kappa") is not None:
+            add(task, None, None, "fleiss_kappa", agree["fleiss_kappa"], n=agree.get("n"))
+    df = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+    df["n"] = df["n"].astype("Int64")
+    return df
+
+
+__all__ = ["load_runs", "load_samples", "load_compare", "find_run_dirs", "metric_rows", "per_sample_values", "RUN_COLUMNS",
+           "COMPARE_COLUMNS"]

@@ -45,3 +45,28 @@ def build_tiny_model(path: str | Path, seed: int = 0, layers: int = 2, hidden: i
     model = LlamaForCausalLM(cfg)
     model.save_pretrained(path)
     return path
+
+
+def build_tiny_reward_model(path: str | Path, seed: int = 0, hidden: int = 32, pad_token: bool = True) -> Path:
+    """A randomly initialised Llama sequence classifier with one output (a reward model's shape) and the
+    tiny model's tokenizer and chat template; ``pad_token=False`` saves a config that names no pad token."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification, PreTrainedTokenizerFast
+
+    path = Path(path)
+    build_tiny_model(path / "_lm", seed=seed, layers=1, hidden=8)  # for its tokenizer
+    fast = PreTrainedTokenizerFast.from_pretrained(path / "_lm")
+    fast.save_pretrained(path)
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512, num_labels=1,
+                      bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+                      pad_token_id=fast.pad_token_id if pad_token else None)
+    model = LlamaForSequenceClassification(cfg)
+    with torch.no_grad():  # a visible spread of rewards (the default init gives a near-zero head)
+        model.score.weight.normal_(0.0, 1.0)
+    model.save_pretrained(path)
+    import shutil
+
+    shutil.rmtree(path / "_lm")
+    return path

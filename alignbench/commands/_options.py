@@ -70,7 +70,7 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--epochs", type=positive_int, default=1, help="generate N responses per prompt (needs temperature > 0; "
                    "epoch e uses seed --seed + e); samples.jsonl keeps every epoch, CIs cluster by prompt")
     p.add_argument("--reducer", default="mean", help="how a prompt's epochs reduce for 0/1 metrics: mean (default), any, "
-                   "at_least_K (e.g. at_least_2)")
+                   "at_least_K (e.g. at_least_2); best_of:JUDGE keeps the epoch JUDGE (a reward model) scores highest")
     p.add_argument("--output", default="results", help="folder that gets one sub-folder per run (default: results)")
     p.add_argument("--run-id", help="name of the run folder (default: time + model)")
     p.add_argument("--seed", type=int, default=0)

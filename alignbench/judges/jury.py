@@ -39,8 +39,8 @@ over the parsed verdicts (multi-aspect: mean of the aspects' aggregates). When n
 ``llm_pairwise`` compares the response (A) with a baseline (B): ``references[0]``, or
 ``meta[baseline_field]``. Labels ``A`` (the response is better), ``B``, ``tie`` with scores 1, 0,
 0.5. With ``position_swap: true`` every judge also sees the two in swapped order; its verdict counts
-only when both orders agree, otherwise it is ``tie`` (``raw`` of the verdict keeps ``text_swapped``
-and ``label_swapped``, mapped back to the response's side).
+only when both orders agree, otherwise it is ``tie`` (``raw`` of the verdict keeps ``label_first``, the
+verdict in the original order, ``text_swapped`` and ``label_swapped``, mapped back to the response's side).
 """
 
 from __future__ import annotations
@@ -322,6 +322,7 @@ class LLMPairwiseJudge(LLMRubricJudge):
             v["error"] = f"swapped order: {w['error']}"
         elif w["parse_error"] is not None and v["error"] is None:
             v["parse_error"] = (f"{v['parse_error']}; " if v["parse_error"] else "") + f"swapped order: {w['parse_error']}"
+        v["label_first"] = v["label"]  # the verdict in the original order, before the swap decides
         if v["parse_error"] is None and v["error"] is None:
             v["consistent"] = v["label"] == v["label_swapped"]
             if not v["consistent"]:

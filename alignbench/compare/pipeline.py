@@ -1,0 +1,205 @@
+"""``alignbench compare``: the files it writes and how a killed compare continues.
+
+``OUTPUT/<id>/`` gets:
+
+- ``pairs.jsonl``: one line per (pair of runs, shared sample), appended and flushed chunk by chunk as
+  judgments finish (``alignbench.compare.judging`` gives the fields);
+- ``compare.json``: the runs, the judge, the settings, and at the end ``overall`` and ``by_task``
+  summaries (``alignbench.compare.summary``), ``status`` ``running`` until then ``complete``.
+
+The id defaults to a hash of the runs, the judge and the pair mode, so the same command names the same
+folder. An existing folder is refused unless ``--resume`` (keep its judged lines, judge the rest; the
+settings must match) or ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alignbench import __version__
+from alignbench.compare.inputs import CompareRun, Unit, load_runs, run_pairs, units
+from alignbench.compare.judging import PairJudging
+from alignbench.compare.summary import ELO_ROUNDS, PSEUDO_COUNT, summarize_lines
+from alignbench.errors import UsageError
+from alignbench.judges.base import Judge
+from alignbench.judges.catalog import judge_version_hash
+from alignbench.run_dir import write_json_atomic
+from alignbench.stats import BOOTSTRAP_RESAMPLES
+
+COMPARE_FILE = "compare.json"
+PAIRS_FILE = "pairs.jsonl"
+CHUNK = 32  # units judged between two flushes of pairs.jsonl
+
+
+@dataclass
+class CompareOptions:
+    runs: list[str]
+    output: str = "results"
+    compare_id: str | None = None
+    pairs: str = "all"
+    seed: int = 0
+    tie_margin: float | None = None
+    resume: bool = False
+    overwrite: bool = False
+    command: list[str] | None = None
+
+
+def default_id(run_ids: list[str], judge: str, pairs: str) -> str:
+    digest = hashlib.sha256(json.dumps([run_ids, judge, pairs]).encode()).hexdigest()[:10]
+    return f"compare-{re.sub(r'[^A-Za-z0-9._-]+', '-', judge)}-{digest}"
+
+
+def _settings(runs: list[Any], judge: Judge, kind: str, opts: CompareOptions, margin: float | None) -> dict[str, Any]:
+    cfg = getattr(judge, "definition", None)
+    return {"runs": [r.describe() for r in runs], "judge": judge.name, "judge_kind": judge.kind,
+            "judge_hash": judge_version_hash(cfg) if cfg is not None else None, "compare": kind, "pairs": opts.pairs,
+            "tie_margin": margin, "seed": opts.seed}
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of pairs.jsonl (a torn last line from a kill is cut off the file)."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    out = []
+    for n, raw in enumerate(data[:keep].splitlines(), 1):
+        try:
+            out.append(json.loads(raw))
+        except json.JSONDecodeError:
+            raise UsageError(f"{path}: line {n}: invalid JSON; delete the folder or pass --overwrite") from None
+    return out
+
+
+def _append(path: Path, lines: list[dict[str, Any]]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(json.dumps(ln, ensure_ascii=False) + "\n" for ln in lines))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _folder(opts: CompareOptions, compare_id: str, settings: dict[str, Any]) -> tuple[Path, list[dict[str, Any]]]:
+    """The compare folder, ready to append to, and the lines kept from an interrupted compare."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", compare_id) or compare_id in (".", ".."):
+        raise UsageError(f"--run-id {compare_id!r}: use letters, digits, '.', '_' and '-' only")
+    folder = Path(opts.output) / compare_id
+    meta = folder / COMPARE_FILE
+    if folder.exists() and opts.overwrite:
+        if meta.is_file() or (folder / PAIRS_FILE).is_file():
+            shutil.rmtree(folder)
+        elif any(folder.iterdir()):
+            raise UsageError(f"--overwrite: {folder} is not a compare folder (no {COMPARE_FILE}); not removing it")
+    if meta.is_file() and not opts.resume:
+        raise UsageError(f"compare folder {folder} already exists; pass --resume to continue it or --overwrite to start again")
+    kept: list[dict[str, Any]] = []
+    if meta.is_file():
+        try:
+            before = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{meta}: cannot read ({exc.__class__.__name__}); pass --overwrite to start again") from None
+        old = before.get("settings") if isinstance(before, dict) else None
+        for k, v in settings.items():
+            if (old or {}).get(k) != v:
+                raise UsageError(f"--resume: {folder} was made with another {k} ({(old or {}).get(k)!r}, now {v!r}); "
+                                 "pass --overwrite to start again or another --run-id")
+        kept = _read_lines(folder / PAIRS_FILE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output {opts.output}: cannot create {folder} ({exc.strerror or exc})") from None
+    return folder, kept
+
+
+@dataclass
+class Plan:
+    """The runs, pairs and units of a compare, checked before any judge model loads."""
+
+    runs: list[CompareRun]
+    pairs: list[tuple[CompareRun, CompareRun]]
+    units: list[Unit]
+    skipped: dict[str, int]
+
+
+def plan(opts: CompareOptions) -> Plan:
+    runs = load_runs(opts.runs)
+    pairs = run_pairs(runs, opts.pairs)
+    todo, skipped = units(pairs)
+    return Plan(runs, pairs, todo, skipped)
+
+
+def compare_runs(judge: Judge, opts: CompareOptions, planned: Plan | None = None) -> tuple[Path, dict[str, Any]]:
+    """Judge every pair of runs on their shared samples; returns the folder and compare.json."""
+    p = planned or plan(opts)
+    runs, pairs, todo_all, skipped = p.runs, p.pairs, p.units, p.skipped
+    judging = PairJudging(judge, runs, opts.tie_margin)
+    margin = judging.tie_margin if judging.kind == "reward" else None
+    settings = _settings(runs, judge, judging.kind, opts, margin)
+    compare_id = opts.compare_id or default_id([r.run_id for r in runs], judge.name, opts.pairs)
+    folder, kept = _folder(opts, compare_id, settings)
+    wanted = {u.key for u in todo_all}
+    done = {(ln.get("a"), ln.get("b"), ln.get("task"), ln.get("sample_id")): ln for ln in kept}
+    if any(k not in wanted for k in done):
+        raise UsageError(f"--resume: {folder / PAIRS_FILE} holds pairs these runs do not share; pass --overwrite to start again")
+    info: dict[str, Any] = {"compare_id": compare_id, "status": "running", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            "command": opts.command, "alignbench_version": __version__, "settings": settings,
+                            "pairs": [[a.label, b.label] for a, b in pairs], "units": len(todo_all), "skipped": skipped,
+                            "bradley_terry": {"pseudo_count": PSEUDO_COUNT, "resamples": BOOTSTRAP_RESAMPLES, "base": 1000, "scale": 400},
+                            "elo": {"rounds": ELO_ROUNDS, "k": 32, "seed": opts.seed}}
+    write_json_atomic(folder / COMPARE_FILE, info)
+    todo = [u for u in todo_all if u.key not in done]
+    if done:
+        print(f"alignbench: resuming {folder}: {len(done)} pair(s) already judged, {len(todo)} to go", file=sys.stderr)
+    _judge_all(judging, todo, folder / PAIRS_FILE)
+    lines = _read_lines(folder / PAIRS_FILE)
+    by_key = {(ln["a"], ln["b"], ln["task"], ln["sample_id"]): ln for ln in lines}
+    ordered = [by_key[u.key] for u in todo_all if u.key in by_key]
+    info.update(summarize_lines(ordered, [(a.label, b.label) for a, b in pairs], opts.seed))
+    info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), judged=len(ordered),
+                failed=sum(ln.get("winner") is None for ln in ordered), judge_model_calls=getattr(judge, "model_calls", None))
+    write_json_atomic(folder / COMPARE_FILE, info)
+    return folder, info
+
+
+def _judge_all(judging: PairJudging, todo: list[Unit], path: Path) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=len(todo), desc="compare", file=sys.stderr, disable=not todo) as bar:
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            _append(path, judging.judge_units(chunk))
+            bar.update(len(chunk))
+
+
+def format_table(info: dict[str, Any]) -> str:
+    """The overall ranking and the pairs, as plain text for the terminal."""
+    ov = info.get("overall") or {}
+    bt, elo = ov.get("bradley_terry") or {}, ov.get("elo") or {}
+    order = sorted(bt, key=lambda m: -(bt[m]["rating"] or 0.0))
+    rows = ["run\tbt_rating [95% CI]\telo"]
+    for m in order:
+        r = bt[m]
+        rows.append(f"{m}\t{r['rating']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]\t{elo.get(m, float('nan')):.1f}")
+    rows.append("")
+    rows.append("a\tb\twins\tties\tlosses\twin_rate [95% CI]")
+    for p in ov.get("pairs") or []:
+        wr = "n/a" if p["win_rate"] is None else f"{p['win_rate']:.3f} [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
+        rows.append(f"{p['a']}\t{p['b']}\t{p['wins']}\t{p['ties']}\t{p['losses']}\t{wr}")
+    flips = ov.get("position_flips")
+    if flips and flips.get("share") is not None:
+        rows.append(f"\nposition flips: {flips['flipped']}/{flips['verdicts']} verdicts ({flips['share']:.1%})")
+    agree = ov.get("agreement")
+    if agree and agree.get("fleiss_kappa") is not None:
+        rows.append(f"jury agreement: Fleiss' kappa {agree['fleiss_kappa']:.3f} over {agree['n']} pairs")
+    return "\n".join(rows)
