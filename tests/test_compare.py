@@ -194,6 +194,7 @@ def test_bad_input_is_one_line_exit_2(env: Path, capsys, monkeypatch: pytest.Mon
         (["compare", *map(str, runs), "--judge", "jury_pairwise"], "has no judge models"),
         (["compare", *map(str, runs), "--judge", "skywork_reward", "--judge-model", f"skywork_reward={env / 'nope'}"], "does not exist"),
         (["compare", str(runs[0]), str(runs[0]), "--judge", str(jury)], "given twice"),
+        (["compare", *map(str, runs), "--judge", "skywork_reward", "--judge-model", "skywork_reward=openai:rm"], "in-process"),
         (["compare", *map(str, runs), "--judge", str(jury), "--tie-margin", "0.5"], "reward-model judges"),
     ]
     monkeypatch.delenv("ALIGNBENCH_JURY_MODELS", raising=False)

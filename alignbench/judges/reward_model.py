@@ -85,6 +85,10 @@ class RewardModelJudge(Judge):
             hint = f"set {model_env}=PATH or " if model_env else ""
             raise UsageError(f"judge {self.name!r} has no reward model: {hint}pass --judge-model {self.name}=PATH")
         self.model_spec = str(spec)[3:] if str(spec).startswith("hf:") else str(spec)
+        prefix = self.model_spec.split(":", 1)[0]
+        if ":" in self.model_spec and prefix not in ("package",) and not Path(self.model_spec).exists() and "/" not in prefix:
+            raise UsageError(f"judge {self.name!r}: reward models run in-process on the hf stack; {spec!r} is a {prefix} backend spec "
+                             "(pass a local model folder or a hub id)")
         if dtype not in _DTYPES:
             raise TypeError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
         if float(tie_margin) < 0:

@@ -2,8 +2,9 @@
 
 A report argument may be a run folder, a folder of runs, or a folder / file holding only analysis
 results (``drift.json``, ``token_shift.json``, ``judge_eval.json``), as ``alignbench drift`` or
-``alignbench judge-eval`` leave them; a drift brings the base and tuned runs it names, where they
-still exist, so their samples can be compared side by side. Every run gets a unique display label (its run id, suffixed
+``alignbench judge-eval`` leave them; a drift brings the base and tuned runs it names, and a compare
+(``compare.json``, ``pairs.jsonl``) the runs it compared, where they still exist, so their samples can
+be compared side by side. Every run gets a unique display label (its run id, suffixed
 when two folders share one).
 """
 
@@ -22,7 +23,7 @@ from alignbench.results import RUN_COLUMNS, find_run_dirs, load_runs, load_sampl
 from alignbench.run_dir import RUN_FILE, RunDir
 
 #: Optional files a run folder (or an analysis folder) may hold, by report section.
-EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl")
+EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl", "compare.json", "pairs.jsonl")
 MAX_FLIPS = 10_000  # flips.jsonl lines read (the report shows a few)
 
 
@@ -30,7 +31,7 @@ MAX_FLIPS = 10_000  # flips.jsonl lines read (the report shows a few)
 class Extra:
     """One optional JSON result file: its kind (file stem), where it came from, and its content."""
 
-    kind: str  # judge_eval | drift | token_shift | flips
+    kind: str  # judge_eval | drift | token_shift | flips | compare | pairs
     source: str  # display label (run label or path)
     path: Path
     data: Any
@@ -91,6 +92,20 @@ def _drift_runs(e: Extra) -> list[Path]:
     return out
 
 
+def _compare_runs(e: Extra) -> list[Path]:
+    """The run folders a compare.json names (``settings.runs[].path``), where they still exist."""
+    runs = ((e.data.get("settings") or {}).get("runs") or []) if isinstance(e.data, dict) else []
+    out = []
+    for r in runs:
+        path = r.get("path") if isinstance(r, dict) else None
+        if isinstance(path, str) and path:
+            for cand in (Path(path).expanduser(), e.path.parent.parent / Path(path).name):
+                if (cand / RUN_FILE).is_file() and (cand / "metrics.json").is_file():
+                    out.append(cand)
+                    break
+    return out
+
+
 def collect(paths: list[str | Path]) -> ReportData:
     """Load everything a report shows; raises ``UsageError`` for a path that holds nothing reportable."""
     if not paths:
@@ -111,8 +126,8 @@ def collect(paths: list[str | Path]) -> ReportData:
                         warnings.warn(f"{rd.path}: no metrics.json (status {rd.read_run().get('status')!r}); skipped", stacklevel=2)
                         continue
                 run_paths.append(rd.path)
-    for e in [e for e in extras if e.kind == "drift"]:
-        for rp in _drift_runs(e):
+    for e in [e for e in extras if e.kind in ("drift", "compare")]:
+        for rp in (_drift_runs(e) if e.kind == "drift" else _compare_runs(e)):
             if all(rp.resolve() != known.resolve() for known in run_paths):
                 run_paths.append(rp)
     infos: dict[str, dict[str, Any]] = {}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from alignbench.report import browser, drift_section, frontier, headline, plots, tables, wide
+from alignbench.report import browser, drift_section, frontier, headline, plots, ranking, tables, wide
 from alignbench.report.blocks import Block, Browser, Document, Examples, Image, Section, Table, Text
 from alignbench.report.collect import ReportData
 from alignbench.report.jury import jury_agreement_table
@@ -126,19 +126,22 @@ def _pair(data: ReportData) -> tuple[str, str] | None:
 
 
 def sample_sections(data: ReportData, with_plots: bool = True, examples_per_run: int = 3) -> list[Section]:
-    if data.samples.empty:
+    if data.samples.empty and not data.extras_of("pairs"):
         return []
     blocks: list[Block] = []
-    ex = tables.risky_examples(data.samples, per_run=examples_per_run)
+    ex = tables.risky_examples(data.samples, per_run=examples_per_run) if not data.samples.empty else pd.DataFrame()
     if not ex.empty:
         blocks.append(Examples(ex, "A few risky outcomes per run, model output shown verbatim (escaped)", collapsed=True))
-    payload = browser.browser_payload(data.samples, data.labels, _pair(data))
-    blocks.append(Browser(payload, len(data.samples)))
+    pairs = ranking.disagreement_samples(data)  # compared pairs the jurors split on, as rows of their own
+    samples = pd.concat([data.samples, pairs], ignore_index=True, sort=False) if not pairs.empty else data.samples
+    labels = data.labels + list(dict.fromkeys(pairs["run"])) if not pairs.empty else data.labels
+    payload = browser.browser_payload(samples, labels, _pair(data))
+    blocks.append(Browser(payload, len(samples)))
     return [Section("Samples", blocks)]
 
 
 #: The report's sections, in order.
-SECTIONS: list[Builder] = [headline.sections, frontier_sections, run_sections, summary_sections, breakdown_sections,
+SECTIONS: list[Builder] = [headline.sections, frontier_sections, run_sections, ranking.sections, summary_sections, breakdown_sections,
                            compression_sections, judge_sections, drift_section.sections, sample_sections]
 
 
