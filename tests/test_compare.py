@@ -138,10 +138,16 @@ def test_bradley_terry_equals_logistic_regression_and_bootstrap_resamples_sample
 
 def test_pairs_baseline_and_per_task(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = make_runs(env, LENGTHS, n=4, tasks=("t1", "t2"))
-    jury = jury_yaml(env, ["openai:len-a"])
+    jury = jury_yaml(env, ["openai:len-a"], cache=True)
     with OpenAIServer(longer_wins) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-        assert main(["compare", *map(str, runs), "--judge", str(jury), "--output", str(env / "cmp"), "--pairs", "baseline"]) == 0
+        argv = ["compare", *map(str, runs), "--judge", str(jury), "--output", str(env / "cmp"), "--pairs", "baseline"]
+        assert main(argv) == 0
+        # 2 pairs x 4 samples x 2 orders: the two tasks hold the same prompts and answers, so the cache asks once
+        assert len(srv.completion_requests()) == 2 * 4 * 2
+        srv.reset()
+        assert main(argv + ["--overwrite"]) == 0  # judged again from scratch: every judge call comes from the cache
+        assert srv.completion_requests() == []
     info = json.loads((_only(env / "cmp") / "compare.json").read_text())
     assert info["pairs"] == [["medium", "short"], ["long", "short"]]
     assert [(p["a"], p["wins"], p["n"]) for p in info["overall"]["pairs"]] == [("medium", 8, 8), ("long", 8, 8)]

@@ -112,6 +112,19 @@ def test_best_of_reducer_keeps_the_epoch_the_reward_model_scores_highest(rm_dirs
         assert best[sid] == top["metrics"][metric]
     assert any(len({r["metrics"][metric] for r in rs}) > 1 for rs in by_sample.values())  # epochs differ: the choice matters
     assert metrics["open"][metric]["value"] == pytest.approx(sum(best.values()) / len(best))
+    # compare picks the best-of-N epoch of the best_of run and the first epoch of a plain run of the same model and seeds:
+    # its reward-model win rate is the best-of-N win rate against the first epoch
+    assert main(base + ["--reducer", "mean", "--run-id", "first"]) == 0
+    assert main(["compare", str(tmp_path / "runs" / "bo"), str(tmp_path / "runs" / "first"), "--judge", str(y),
+                 "--output", str(tmp_path / "cmp"), "--run-id", "c"]) == 0
+    lines = [json.loads(x) for x in (tmp_path / "cmp" / "c" / "pairs.jsonl").read_text().splitlines()]
+    assert all(ln["epoch_b"] == 0 for ln in lines) and any(ln["epoch_a"] > 0 for ln in lines)
+    pair = json.loads((tmp_path / "cmp" / "c" / "compare.json").read_text())["overall"]["pairs"][0]
+    from alignbench.best_of import win_rate_vs_first
+
+    bo = win_rate_vs_first(recs, "tiny_rm")
+    assert (pair["wins"], pair["ties"], pair["losses"]) == (bo["wins"], bo["ties"], 0)
+    assert pair["win_rate"] == pytest.approx(bo["value"])
     capsys.readouterr()
     assert main(base + ["--reducer", "best_of:other_rm", "--run-id", "bad"]) == 2
     assert "does not run on task" in capsys.readouterr().err
