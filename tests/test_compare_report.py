@@ -19,16 +19,25 @@ def _section(doc, title):
     return next(s for s in doc.sections if s.title == title)
 
 
-def test_ranking_section_and_disagreeing_pairs_in_the_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIGNBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    runs = make_runs(tmp_path, {"short": lambda i: 2, "long": lambda i: 12 if i % 3 else 1}, n=6)
-    jury = jury_yaml(tmp_path, ["openai:len-a", "openai:first"])
-    # the first-position juror contradicts itself when the order swaps (a tie every time), so it splits from the
-    # length juror on every pair; the jury's majority (a 1-1 split goes to the first scale label) is the length juror's
-    with OpenAIServer(lambda r: first_wins(r) if r.model == "first" else longer_wins(r)) as srv:
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-        assert main(["compare", *map(str, runs), "--judge", str(jury), "--output", str(tmp_path / "cmp"), "--run-id", "c"]) == 0
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished compare of two runs: ``long`` answers longer on 4 of 6 prompts; a length juror and a first-position juror."""
+    tmp_path = tmp_path_factory.mktemp("cmp")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALIGNBENCH_CACHE_DIR", str(tmp_path / "cache"))
+        mp.setenv("OPENAI_API_KEY", "sk-test")
+        runs = make_runs(tmp_path, {"short": lambda i: 2, "long": lambda i: 12 if i % 3 else 1}, n=6)
+        jury = jury_yaml(tmp_path, ["openai:len-a", "openai:first"])
+        # the first-position juror contradicts itself when the order swaps (a tie every time), so it splits from the
+        # length juror on every pair; the jury's majority (a 1-1 split goes to the first scale label) is the length juror's
+        with OpenAIServer(lambda r: first_wins(r) if r.model == "first" else longer_wins(r)) as srv:
+            mp.setenv("OPENAI_BASE_URL", srv.base_url)
+            assert main(["compare", *map(str, runs), "--judge", str(jury), "--output", str(tmp_path / "cmp"), "--run-id", "c"]) == 0
+    return tmp_path
+
+
+def test_ranking_section_and_disagreeing_pairs_in_the_browser(compared: Path) -> None:
+    tmp_path = compared
     data = collect([tmp_path / "cmp" / "c"])
     assert data.labels == ["short", "long"]  # the compared runs come with the compare folder
     doc = build_document(data, with_plots=True)
@@ -48,6 +57,27 @@ def test_ranking_section_and_disagreeing_pairs_in_the_browser(tmp_path: Path, mo
     html_path = tmp_path / "report.html"
     assert main(["report", str(tmp_path / "cmp" / "c"), "--out", str(html_path)]) == 0
     assert "Ranking" in html_path.read_text(encoding="utf-8")
+
+
+def test_disagreeing_pairs_are_listed_by_the_browser_filter(compared: Path) -> None:
+    from test_report_browser import ARGS, CHROMIUM, Page, _need_browser
+
+    html = compared / "browser.html"
+    assert main(["report", str(compared / "cmp" / "c"), "--out", str(html)]) == 0
+    with _need_browser()() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = Page(b, html)
+        page = pg.page
+        assert pg.count() == 6 + 6 + 6  # the two runs' samples and the six compared pairs
+        page.check("#ab-disagree")
+        assert pg.count() == 6
+        assert pg.select("run", "short vs long") == 6
+        page.click(".ab-row >> nth=0")
+        detail = page.inner_text("#ab-detail")
+        assert "[short]" in detail and "[long]" in detail and "openai:first: tie" in detail
+        assert pg.errors == [] and pg.requests == []
+        pg.close()
+        b.close()
 
 
 def test_best_of_n_win_rate_against_the_first_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
