@@ -55,6 +55,7 @@ def test_jury_prefers_longer_answers_ranking_flips_and_agreement(env: Path, monk
     assert line["response_a"].startswith("word word (") and line["response_b"].count("word") == 12
     assert [(v["first"], v["swapped"], v["label"]) for v in line["verdicts"]] == [("B", "B", "B"), ("B", "B", "B"), ("A", "B", "tie")]
     assert line["winner"] == "b" and line["score"] == 0.0 and line["disagree"] is True
+    assert line["verdicts"][0]["text"] == "Comparing lengths.\nVERDICT: B" and line["verdicts"][2]["text_swapped"] == "VERDICT: A"
     ov = info["overall"]
     assert [(p["a"], p["b"], p["wins"], p["ties"], p["losses"]) for p in ov["pairs"]] == \
         [("short", "medium", 0, 0, 12), ("short", "long", 0, 0, 12), ("medium", "long", 0, 0, 12)]

@@ -4,7 +4,8 @@ Each judged unit becomes one ``pairs.jsonl`` line::
 
     {"a": RUN, "b": RUN, "task", "sample_id", "category", "prompt", "response_a", "response_b",
      "epoch_a"?, "epoch_b"?, "winner": "a" | "b" | "tie" | null, "score": 1 | 0.5 | 0 | null (a's),
-     "verdicts": [{"judge": JUROR, "first": "A"|"B"|"tie"|null, "swapped": ..., "label": ..., "error": ...}],
+     "verdicts": [{"judge": JUROR, "first": "A"|"B"|"tie"|null, "swapped": ..., "label": ..., "error": ...,
+                   "text": OUTPUT, "text_swapped": OUTPUT}],
      "scores": {"a": REWARD, "b": REWARD} (reward model), "disagree": bool, "error": null | "why"}
 
 Labels are on a's side: ``A`` = a's response is better. A jury sees every pair in both orders (the
@@ -67,7 +68,8 @@ def _jury_line(line: dict[str, Any], jd: Judgment) -> dict[str, Any]:
     verdicts = []
     for v in raw.get("verdicts") or []:
         verdicts.append({"judge": v.get("judge"), "first": v.get("label_first"), "swapped": v.get("label_swapped"),
-                         "label": v.get("label"), "error": v.get("error") or v.get("parse_error")})
+                         "label": v.get("label"), "error": v.get("error") or v.get("parse_error"),
+                         "text": v.get("text"), "text_swapped": v.get("text_swapped")})
     line["verdicts"] = verdicts
     line["winner"] = None if jd.error else WINNER.get(jd.label)
     line["score"] = None if line["winner"] is None else SCORE[line["winner"]]
