@@ -211,3 +211,21 @@ def test_bad_input_is_one_line_exit_2(env: Path, capsys, monkeypatch: pytest.Mon
         err = capsys.readouterr().err
         assert why in err and err.count("\n") == 1, (argv, err)
     assert not (env / "cmp").exists()  # nothing was started
+
+
+def test_failed_judgments_are_kept_counted_and_left_out_of_the_ratings(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = make_runs(env, {"short": lambda i: 2, "long": lambda i: 9}, n=5)
+    jury = jury_yaml(env, ["openai:len-a"])
+
+    def handler(req):
+        return "I cannot decide." if "topic 1." in req.text else longer_wins(req)  # no verdict line: a parse failure
+
+    with OpenAIServer(handler) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        assert main(["compare", *map(str, runs), "--judge", str(jury), "--output", str(env / "cmp"), "--run-id", "f"]) == 0
+    lines = _lines(env / "cmp" / "f")
+    bad = [ln for ln in lines if ln["sample_id"] == "q01"]
+    assert len(lines) == 5 and len(bad) == 1 and bad[0]["winner"] is None and "no usable verdict" in bad[0]["error"]
+    info = json.loads((env / "cmp" / "f" / "compare.json").read_text())
+    assert info["failed"] == 1 and info["overall"]["n"] == 4
+    assert info["overall"]["pairs"] == [{**info["overall"]["pairs"][0], "n": 4, "wins": 0, "losses": 4, "failed": 1}]

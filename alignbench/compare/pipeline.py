@@ -186,11 +186,15 @@ def format_table(info: dict[str, Any]) -> str:
     """The overall ranking and the pairs, as plain text for the terminal."""
     ov = info.get("overall") or {}
     bt, elo = ov.get("bradley_terry") or {}, ov.get("elo") or {}
-    order = sorted(bt, key=lambda m: -(bt[m]["rating"] or 0.0))
+    order = sorted(bt, key=lambda m: -(bt[m]["rating"] if bt[m]["rating"] is not None else -1e18))
+
+    def num(x: Any) -> str:
+        return "n/a" if x is None else f"{x:.1f}"
+
     rows = ["run\tbt_rating [95% CI]\telo"]
     for m in order:
         r = bt[m]
-        rows.append(f"{m}\t{r['rating']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]\t{elo.get(m, float('nan')):.1f}")
+        rows.append(f"{m}\t{num(r['rating'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]\t{num(elo.get(m))}")
     rows.append("")
     rows.append("a\tb\twins\tties\tlosses\twin_rate [95% CI]")
     for p in ov.get("pairs") or []:
