@@ -33,9 +33,15 @@ from alignbench.types import prompt_text
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike]]
 
-#: Columns of ``load_runs``, in order (a metric record's extra fields follow these).
+#: Columns of ``load_runs``, in order; ``JUDGE_COLUMNS`` follow them.
 RUN_COLUMNS = ["run_id", "model", "model_fingerprint", "task", "metric", "breakdown", "category", "value", "stderr",
                "ci_low", "ci_high", "n", "status", "created", "finished", "seed", "path"]
+#: How a metric was decided and how far to trust it (None where metrics.json has no such field):
+#: ``ci_method``; ``judge`` (the judge that decided it); ``corrected`` / ``corrected_ci_low`` /
+#: ``corrected_ci_high`` (the rate corrected for the judge's measured error, Rogan-Gladen, from the
+#: record's ``corrected``); ``judge_sensitivity`` / ``judge_specificity`` (from its ``judge_validity``).
+JUDGE_COLUMNS = ["ci_method", "judge", "corrected", "corrected_ci_low", "corrected_ci_high", "judge_sensitivity",
+                 "judge_specificity"]
 #: Keys of a metrics.json task entry that hold breakdowns ``{group: {metric: record}}``, and their name.
 BREAKDOWN_PREFIX = "by_"
 _STAT_KEYS = ("value", "stderr", "ci_low", "ci_high", "n")
@@ -88,6 +94,20 @@ def _is_metric_record(x: Any) -> bool:
     return isinstance(x, dict) and "value" in x
 
 
+def judge_fields(rec: dict[str, Any]) -> dict[str, Any]:
+    """The ``JUDGE_COLUMNS`` of one metric record."""
+    corrected = rec.get("corrected") if isinstance(rec.get("corrected"), dict) else {}
+    validity = rec.get("judge_validity") if isinstance(rec.get("judge_validity"), dict) else {}
+
+    def share(key: str) -> float | None:
+        v = validity.get(key)
+        return _num(v.get("value")) if isinstance(v, dict) else None
+
+    return {"ci_method": rec.get("ci_method"), "judge": rec.get("judge"), "corrected": _num(corrected.get("value")),
+            "corrected_ci_low": _num(corrected.get("ci_low")), "corrected_ci_high": _num(corrected.get("ci_high")),
+            "judge_sensitivity": share("sensitivity"), "judge_specificity": share("specificity")}
+
+
 def metric_rows(task: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of one metrics.json task entry: overall metrics (breakdown=None) then each ``by_*`` group.
 
@@ -99,6 +119,7 @@ def metric_rows(task: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
         r = {"task": task, "metric": metric, "breakdown": breakdown, "category": None if group is None else str(group)}
         r.update({k: _num(rec.get(k)) for k in _STAT_KEYS})
         r["n"] = None if r["n"] is None else int(r["n"])
+        r.update(judge_fields(rec))
         return r
 
     for name, rec in entry.items():
@@ -121,7 +142,8 @@ def load_runs(paths: Paths, skip_incomplete: bool | None = None) -> pd.DataFrame
     """Metrics of runs as a tidy DataFrame: one row per run x task x metric (x breakdown group).
 
     Columns: ``run_id, model, model_fingerprint, task, metric, breakdown, category, value, stderr, ci_low,
-    ci_high, n, status, created, finished, seed, path``. Overall metrics have ``breakdown`` and
+    ci_high, n, status, created, finished, seed, path``, then ``JUDGE_COLUMNS`` (``ci_method``, ``judge``,
+    ``corrected``, ``corrected_ci_low``, ``corrected_ci_high``, ``judge_sensitivity``, ``judge_specificity``). Overall metrics have ``breakdown`` and
     ``category`` None; ``by_category`` groups have ``breakdown == "category"`` and the category name in
     ``category`` (other ``by_<x>`` groups of a task, e.g. ``by_level``, the same way with ``breakdown == x``).
 
@@ -148,9 +170,10 @@ def load_runs(paths: Paths, skip_incomplete: bool | None = None) -> pd.DataFrame
         for task, entry in metrics.items():
             if isinstance(entry, dict):
                 rows.extend({**base, **r} for r in metric_rows(task, entry))
-    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS + JUDGE_COLUMNS)
     df["n"] = df["n"].astype("Int64")
-    for col in ("value", "stderr", "ci_low", "ci_high"):
+    for col in ("value", "stderr", "ci_low", "ci_high", "corrected", "corrected_ci_low", "corrected_ci_high",
+                "judge_sensitivity", "judge_specificity"):
         df[col] = df[col].astype(float)
     return df
 
@@ -270,4 +293,4 @@ def load_compare(path: PathLike) -> pd.DataFrame:
 
 
 __all__ = ["load_runs", "load_samples", "load_compare", "find_run_dirs", "metric_rows", "per_sample_values", "RUN_COLUMNS",
-           "COMPARE_COLUMNS"]
+           "JUDGE_COLUMNS", "COMPARE_COLUMNS"]

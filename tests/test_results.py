@@ -13,7 +13,7 @@ import pytest
 from runs_factory import CATEGORIES, make_run, rewrite_samples, write_task
 
 from alignbench.errors import UsageError
-from alignbench.results import RUN_COLUMNS, load_runs, load_samples, per_sample_values
+from alignbench.results import JUDGE_COLUMNS, RUN_COLUMNS, load_runs, load_samples, per_sample_values
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_load_runs_is_tidy_and_matches_metrics_json(out: Path) -> None:
     df = load_runs(out)
-    assert list(df.columns[: len(RUN_COLUMNS)]) == RUN_COLUMNS
+    assert list(df.columns) == RUN_COLUMNS + JUDGE_COLUMNS
     assert sorted(df.run_id.unique()) == ["high", "low"]
     assert not df.duplicated(["run_id", "task", "metric", "breakdown", "category"]).any()
     for rid in ("low", "high"):
@@ -57,6 +57,18 @@ def test_load_runs_is_tidy_and_matches_metrics_json(out: Path) -> None:
     both = load_runs([out / "low", out / "high"])
     assert list(both.run_id.unique()) == ["low", "high"] and len(both) == len(df)
     assert set(load_runs(out / "low").run_id) == {"low"}
+    # how each metric was decided and its corrected rate travel with it (metrics.json's judge / corrected)
+    for rid in ("low", "high"):
+        metrics = json.loads((out / rid / "metrics.json").read_text())["hr"]
+        overall = df[(df.run_id == rid) & df.category.isna()].set_index("metric")
+        rec = metrics["refusal_rate"]
+        row = overall.loc["refusal_rate"]
+        assert row.judge == rec["judge"] and row.ci_method == rec.get("ci_method")
+        assert row.corrected == pytest.approx(rec["corrected"]["value"])
+        assert (row.corrected_ci_low, row.corrected_ci_high) == pytest.approx((rec["corrected"]["ci_low"], rec["corrected"]["ci_high"]))
+        assert row.judge_sensitivity == pytest.approx(rec["judge_validity"]["sensitivity"]["value"])
+        assert row.judge_specificity == pytest.approx(rec["judge_validity"]["specificity"]["value"])
+        assert pd.isna(overall.loc["harm_judge_failures"].corrected)  # a count: nothing to correct
     # pivot: runs as columns, as the notebook does
     piv = df[df.category.isna()].pivot_table(index=["task", "metric"], columns="run_id", values="value")
     assert piv.loc[("hr", "harmful_rate"), "high"] > piv.loc[("hr", "harmful_rate"), "low"]
@@ -149,3 +161,21 @@ def test_load_samples_keeps_judge_errors(out: Path, tmp_path: Path) -> None:
     assert s.loc["s002", "judge.refusal_xstest.error"] == "TimeoutError: judge"
     assert pd.isna(s.loc["s002", "metric.harmful_rate"])
     assert s["judge.refusal_xstest.error"].notna().sum() == 1
+
+
+def test_corrected_columns_read_a_hand_written_record(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"run_id": "r", "status": "complete", "model": "m"}))
+    rec = {"value": 0.3, "stderr": 0.05, "ci_low": 0.21, "ci_high": 0.4, "n": 100, "ci_method": "wilson", "judge": "j",
+           "judge_validity": {"sensitivity": {"value": 0.9, "x": 90, "n": 100}, "specificity": {"value": 0.8, "x": 80, "n": 100}},
+           "corrected": {"value": 1 / 7, "ci_low": 0.01, "ci_high": 0.3, "method": "rogan_gladen_mc"}}
+    # (0.3 + 0.8 - 1) / (0.9 + 0.8 - 1) = 0.1 / 0.7; a record the card cannot correct keeps value None
+    odd = {"value": 0.5, "n": 10, "judge": "k", "corrected": {"value": None, "ci_low": None, "ci_high": None, "reason": "sens+spec<=1"}}
+    (run / "metrics.json").write_text(json.dumps({"t": {"refusal_rate": rec, "other": odd, "plain": {"value": 1.0, "n": 3}}}))
+    df = load_runs(run).set_index("metric")
+    r = df.loc["refusal_rate"]
+    assert (r.judge, r.ci_method, r.corrected, r.corrected_ci_low, r.corrected_ci_high) == ("j", "wilson", pytest.approx(0.142857, abs=1e-6), 0.01, 0.3)
+    assert (r.judge_sensitivity, r.judge_specificity) == (0.9, 0.8)
+    assert df.loc["other"].judge == "k" and pd.isna(df.loc["other"].corrected) and pd.isna(df.loc["other"].judge_sensitivity)
+    assert pd.isna(df.loc["plain"].judge) and pd.isna(df.loc["plain"].corrected) and df.corrected.dtype == float
