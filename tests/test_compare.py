@@ -156,14 +156,15 @@ def test_pairs_baseline_and_per_task(env: Path, monkeypatch: pytest.MonkeyPatch)
     assert info["overall"]["agreement"] is None  # one juror
 
 
-def test_killed_compare_resumes_without_rejudging(env: Path) -> None:
+def test_killed_compare_resumes_without_rejudging(env: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     runs = make_runs(env, LENGTHS, n=24)
     jury = jury_yaml(env, ["openai:len-a", "openai:len-b"])
-    cmd = [sys.executable, "-m", "alignbench", "compare", *map(str, runs), "--judge", str(jury), "--output", str(env / "cmp")]
+    argv = ["compare", *map(str, runs), "--judge", str(jury), "--output", str(env / "cmp")]
     child_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     with OpenAIServer(longer_wins, delay=0.05) as srv:
         child_env["OPENAI_BASE_URL"] = srv.base_url
-        proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        proc = subprocess.Popen([sys.executable, "-m", "alignbench", *argv], env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 240
         pairs = None
         while time.monotonic() < deadline and proc.poll() is None:
@@ -178,11 +179,12 @@ def test_killed_compare_resumes_without_rejudging(env: Path) -> None:
         kept = len(_lines(pairs.parent))
         assert 32 <= kept < 72 and json.loads((pairs.parent / "compare.json").read_text())["status"] == "running"
         # without --resume the folder is refused; with it only the missing pairs are judged
-        r = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=240)
-        assert r.returncode == 2 and "--resume" in r.stderr and r.stderr.count("\n") == 1
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--resume" in err and err.count("\n") == 1
         srv.reset()
-        r = subprocess.run(cmd + ["--resume"], env=child_env, capture_output=True, text=True, timeout=240)
-        assert r.returncode == 0, r.stderr[-2000:]
+        assert main(argv + ["--resume"]) == 0
         assert len(srv.completion_requests()) == (72 - kept) * 2 * 2  # units left x jurors x orders
     lines = _lines(pairs.parent)
     assert len(lines) == 72 and len({(ln["a"], ln["b"], ln["sample_id"]) for ln in lines}) == 72

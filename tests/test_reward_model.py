@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -20,13 +21,18 @@ def rm_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"pad": build_tiny_reward_model(root / "pad", seed=1), "nopad": build_tiny_reward_model(root / "nopad", seed=2, pad_token=False)}
 
 
+@functools.lru_cache(maxsize=4)
+def _loaded(path: Path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path), AutoModelForSequenceClassification.from_pretrained(path).eval()
+
+
 def direct(path: Path, prompt, response: str) -> float:
     """The reward by hand: the chat template over [user, assistant], one unpadded forward pass, logits[0][0]."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    tok, model = _loaded(path)
     msgs = (prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]) + [{"role": "assistant", "content": response}]
     ids = tok(tok.apply_chat_template(msgs, tokenize=False), add_special_tokens=False, return_tensors="pt")
     with torch.no_grad():
