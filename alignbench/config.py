@@ -126,6 +126,27 @@ def read_yaml(path: str | Path) -> Any:
         raise UsageError(f"{p}:{where} malformed YAML: {problem}") from None
 
 
+def _near(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """``; did you mean 'x'?`` for an unknown field at ``loc``, from the fields of the model that holds it."""
+    from alignbench.registry import did_you_mean
+
+    holder: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = holder.model_fields.get(part) if isinstance(holder, type) and issubclass(holder, BaseModel) else None
+        if field is None:
+            return ""
+        inner = [a for a in (getattr(field.annotation, "__args__", None) or (field.annotation,))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return ""
+        holder = inner[0]
+    if not (isinstance(holder, type) and issubclass(holder, BaseModel)):
+        return ""
+    return did_you_mean(str(loc[-1]), list(holder.model_fields))
+
+
 def validate(model: type[M], data: Any, source: str) -> M:
     """Validate ``data`` against ``model``; on failure raise a one-line error naming file and field."""
     if not isinstance(data, dict):
@@ -135,7 +156,7 @@ def validate(model: type[M], data: Any, source: str) -> M:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown field" + _near(model, err["loc"]) if err["type"] == "extra_forbidden" else err["msg"]
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise UsageError(f"{source}: field '{field}': {msg}{more}") from None
 

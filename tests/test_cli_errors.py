@@ -45,7 +45,7 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
 
 def test_unknown_key_names_file_and_field(tmp_path: Path) -> None:
     y = _task(tmp_path, "name: t\ndataset:\n  data_files: d.jsonl\n  colums: {prompt: prompt}\n")
-    _fails(["eval", "--model", "dummy", "--tasks", str(y), "--output", str(tmp_path)], str(y), "field 'dataset.colums'", "unknown field")
+    _fails(["eval", "--model", "dummy", "--tasks", str(y), "--output", str(tmp_path)], str(y), "field 'dataset.colums'", "unknown field; did you mean 'columns'?")
     y2 = _task(tmp_path, "name: t\ndataset: {data_files: d.jsonl}\ngeneration: {max_new_tokens: 0}\n", name="t2.yaml")
     _fails(["eval", "--model", "dummy", "--tasks", str(y2), "--output", str(tmp_path)], "field 'generation.max_new_tokens'")
 

@@ -138,7 +138,7 @@ def test_max_decrease(gate, runs, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("text, field", [
-    ("gates:\n  - {task: hr, metric: harmful_rate, max_increse: 0.02}\n", "gates.0.max_increse': unknown field"),
+    ("gates:\n  - {task: hr, metric: harmful_rate, max_increse: 0.02}\n", "gates.0.max_increse': unknown field; did you mean 'max_increase' or 'max_decrease'?"),
     ("gates:\n  - {task: hr, metric: harmful_rate}\n", "gates.0': Value error, a gate needs at least one of"),
     ("gates:\n  - {task: hr, metric: harmful_rate, max: 0.1, alpha: 0.05}\n", "alpha applies to max_increase"),
     ("gates:\n  - {task: hr, metric: harmful_rate, max_increase: 0.1, alpha: 5}\n", "gates.0.alpha'"),

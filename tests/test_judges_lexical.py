@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
 from alignbench.errors import UsageError
-from alignbench.judges.catalog import builtin_judges
+from alignbench.judges.catalog import JudgeCatalog, builtin_judges
 from alignbench.registry import judge_kinds
 from alignbench.types import JudgeInput
 
@@ -107,6 +109,32 @@ def test_bad_params_are_one_line_usage_errors(tmp_path) -> None:
     (tmp_path / "r.yaml").write_text("name: r\nkind: rouge\nparams:\n  rouge_type: rouge9\n")
     with pytest.raises(UsageError, match=r"r.yaml: field 'params': rouge_type must be one of"):
         JudgeCatalog([tmp_path]).build("r")
+
+
+def test_unknown_judge_param_is_exit_2_with_did_you_mean(tmp_path) -> None:
+    """A typo in a judge YAML's params (BLEU would silently stay at order 4) stops the command."""
+    from conftest import run_main
+
+    bad = tmp_path / "bleu1.yaml"
+    bad.write_text("name: bleu1\nkind: bleu\nparams:\n  max_ngram_ordr: 1\n")
+    rows = tmp_path / "in.jsonl"
+    rows.write_text('{"prompt": "q", "response": "the cat sat", "references": ["the cat sat down"]}\n')
+    r = run_main("judge", "--judges", bad, "--input", rows, "--output", tmp_path / "out.jsonl")
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr == (f"alignbench: error: {bad}: field 'params.max_ngram_ordr': unknown param of judge kind 'bleu'; "
+                        "did you mean 'max_ngram_order'?\n")
+    assert not (tmp_path / "out.jsonl").exists()
+    far = tmp_path / "far.yaml"
+    far.write_text("name: far\nkind: exact_match\nparams:\n  colour: red\n")
+    with pytest.raises(UsageError, match=r"far.yaml: field 'params.colour': unknown param of judge kind 'exact_match'; known: lowercase"):
+        JudgeCatalog([tmp_path]).build("far")
+    bad.write_text("name: bleu1\nkind: bleu\nparams:\n  max_ngram_order: 1\n")  # spelled right, it takes effect
+    from sacrebleu.metrics import BLEU
+
+    got = JudgeCatalog([tmp_path]).build("bleu1").judge([JudgeInput("q", "the cat sat", ["the cat sat down"])])[0].score
+    # unigram precision 3/3, brevity penalty exp(1 - 4/3): 71.65; order 4 would differ
+    assert got == pytest.approx(BLEU(max_ngram_order=1, effective_order=True).sentence_score("the cat sat", ["the cat sat down"]).score)
+    assert got == pytest.approx(100 * math.exp(1 - 4 / 3))
 
 
 @pytest.mark.parametrize("text,label", [

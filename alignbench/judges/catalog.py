@@ -40,6 +40,7 @@ class JudgeCatalog:
         params = dict(cfg.params)
         if model is not None or model_args:
             params.update(judge_model_params(cls, cfg, model, model_args or {}))
+        check_params(cls, cfg)
         if "base_dir" in inspect.signature(cls.__init__).parameters and cfg.source:
             params.setdefault("base_dir", str(Path(cfg.source).parent))  # for templates next to the YAML
         try:
@@ -51,11 +52,25 @@ class JudgeCatalog:
 
 
 def _init_params(cls: type) -> set[str]:
+    """The named keyword parameters of ``cls.__init__`` and of every ``__init__`` up its MRO (a judge
+    passes the ones it does not name on to its base class, where Judge keeps the rest)."""
     names: set[str] = set()
     for klass in cls.__mro__:
         if "__init__" in vars(klass):
-            names |= set(inspect.signature(vars(klass)["__init__"]).parameters)
+            for p in inspect.signature(vars(klass)["__init__"]).parameters.values():
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                    names.add(p.name)
     return names
+
+
+def check_params(cls: type, cfg: JudgeConfig) -> None:
+    """A judge YAML's ``params`` that its kind does not take are a one-line error with the close names,
+    so a typo (``max_ngram_ordr``) never silently leaves a default in place."""
+    accepted = _init_params(cls) - {"name"}
+    for key in cfg.params:
+        if key not in accepted:
+            raise UsageError(f"{cfg.source or cfg.name}: field 'params.{key}': unknown param of judge kind {cfg.kind!r}"
+                             f"{did_you_mean(key, sorted(accepted - {'base_dir'}))}")
 
 
 def judge_model_params(cls: type, cfg: JudgeConfig, model: str | None, model_args: dict[str, Any]) -> dict[str, Any]:
