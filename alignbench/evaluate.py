@@ -71,6 +71,7 @@ class EvalConfig:
     command: list[str] = field(default_factory=list)
     epochs: int = 1  # generations per prompt (alignbench.epochs)
     reducer: str = "mean"  # how a prompt's epochs reduce: mean | any | at_least_K
+    trust_task_code: bool = False  # task hooks/loaders outside alignbench's own and the task's folder may run
 
 
 @dataclass
@@ -167,7 +168,7 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
         if cfg.reference_run and "reference_run" in inspect.signature(scorers.get(t.scorer or "judge_scores")).parameters:
             t = t.model_copy(update={"scorer_args": {**t.scorer_args, "reference_run": str(Path(cfg.reference_run).resolve())}})
         override = cfg.data_files.get(t.name)
-        samples = select_samples(load_samples_for(t, override), t.name, cfg.limit, cfg.shard)
+        samples = select_samples(load_samples_for(t, override, cfg.trust_task_code), t.name, cfg.limit, cfg.shard)
         task_epochs(t, cfg.epochs, cfg.temperature, samples)  # checks --epochs and the cluster field against the task
         scorer = build_scorer(t.scorer, task_scorer_args(t, cfg), t.source or f"task {t.name!r}")
         names = list(dict.fromkeys(t.judges + scorer.required_judges() + cfg.judges))

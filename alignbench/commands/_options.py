@@ -90,6 +90,8 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--reference-run", help="RUN_DIR of the unaligned model: honesty tasks call a question known when it answered correctly")
     p.add_argument("--harm-judge", help="judge deciding harm for the harmful_rate family (e.g. llamaguard, shieldlm)")
     p.add_argument("--refusal-judge", help="judge deciding refusal for the harmful_rate family (default: the tasks' own)")
+    p.add_argument("--trust-task-code", action="store_true",
+                   help="let task YAMLs run dataset.hook/loader code from outside alignbench's hooks and the task's folder")
     add_judge_model_options(p)
 
 
@@ -179,6 +181,7 @@ def eval_config(args: argparse.Namespace, model: str, argv: list[str] | None = N
         command=argv or [],
         epochs=args.epochs,
         reducer=parse_reducer(args.reducer),
+        trust_task_code=getattr(args, "trust_task_code", False),
     )
     for k, v in overrides.items():
         setattr(cfg, k, v)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import importlib
 import io
 import json
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.hub import require_hub
 from alignbench.jsonl import iter_objects
+from alignbench.tasks.task_code import task_function
 from alignbench.types import Sample
 
 Row = dict[str, Any]
@@ -148,10 +148,12 @@ def _load_hub(cfg: TaskConfig) -> list[Row]:
     return [dict(r) for r in loaded]
 
 
-def load_rows(cfg: TaskConfig, override: str | None = None) -> list[Row]:
+def load_rows(cfg: TaskConfig, override: str | None = None, trust_code: bool = False) -> list[Row]:
+    """The task's rows; ``trust_code`` lets ``dataset.loader`` name code outside alignbench's hooks and
+    the task's folder (``alignbench.tasks.task_code``)."""
     paths = resolve_data_paths(cfg, override)
     if cfg.dataset.loader and (paths or cfg.dataset.hub):
-        loaded = _import_hook(cfg.dataset.loader, cfg, "dataset.loader")(cfg, paths)
+        loaded = task_function(cfg.dataset.loader, cfg, "dataset.loader", trust_code)(cfg, paths)
         if not isinstance(loaded, list) or not all(isinstance(r, dict) for r in loaded):
             raise UsageError(f"{cfg.source or cfg.name}: field 'dataset.loader': {cfg.dataset.loader!r} did not return a list of rows")
         return loaded
@@ -163,15 +165,6 @@ def load_rows(cfg: TaskConfig, override: str | None = None) -> list[Row]:
     if cfg.dataset.hub:
         return _load_hub(cfg)
     raise UsageError(f"task {cfg.name!r}: no data source; set dataset.hub or dataset.data_files, or pass --data-files {cfg.name}=PATH")
-
-
-def _import_hook(spec: str, cfg: TaskConfig, field: str = "dataset.hook") -> Callable[..., Any]:
-    module, _, attr = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise UsageError(f"{cfg.source or cfg.name}: field '{field}': cannot import {spec!r} ({exc})") from None
-    return fn
 
 
 def _keep(row: Row, filt: dict[str, Any]) -> bool:
@@ -301,13 +294,15 @@ def rows_to_samples(cfg: TaskConfig, rows: list[Row], source: str) -> list[Sampl
     return samples
 
 
-def load_samples_for(cfg: TaskConfig, override: str | None = None) -> list[Sample]:
-    """All samples of a task, in data order."""
-    rows = load_rows(cfg, override)
+def load_samples_for(cfg: TaskConfig, override: str | None = None, trust_code: bool = False) -> list[Sample]:
+    """All samples of a task, in data order (``trust_code``: see ``load_rows``)."""
+    if cfg.dataset.hook:  # checked before any data is read
+        hook = task_function(cfg.dataset.hook, cfg, "dataset.hook", trust_code)
+    rows = load_rows(cfg, override, trust_code)
     paths = resolve_data_paths(cfg, override)
     source = str(paths[0]) if paths else f"hub dataset {cfg.dataset.hub!r}"
     if cfg.dataset.hook:
-        samples = _import_hook(cfg.dataset.hook, cfg)(rows, cfg)
+        samples = hook(rows, cfg)
     else:
         samples = rows_to_samples(cfg, rows, source)
     if not samples:
