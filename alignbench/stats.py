@@ -71,9 +71,11 @@ def percentile(boots: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float
     return float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
 
 
-def resample_indices(n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
-    """``resamples`` x ``n`` indices drawn with replacement (the bootstrap's draws)."""
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+def resample_indices(n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
+                     rng: np.random.Generator | None = None) -> np.ndarray:
+    """``resamples`` x ``n`` indices drawn with replacement (the bootstrap's draws), from a generator
+    seeded with ``seed`` or from ``rng`` (a stratified bootstrap draws its strata from one generator)."""
+    return (rng if rng is not None else np.random.default_rng(seed)).integers(0, n, size=(resamples, n))
 
 
 def _cluster_codes(clusters: Sequence[Hashable]) -> np.ndarray:

@@ -27,19 +27,18 @@ from typing import Any
 import numpy as np
 
 from alignbench.errors import UsageError
+from alignbench.stats import CONFIDENCE, percentile, wilson_ci
 
-CONFIDENCE = 0.95
 MC_DRAWS = 20000
 CARD_FIELDS = ("judge", "set", "n", "date", "alignbench_version")
 
 
 def wilson(x: int, n: int, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """Proportion x/n with its Wilson score interval (statsmodels ``proportion_confint(method='wilson')``)."""
+    """Proportion x/n with its Wilson score interval (``alignbench.stats.wilson_ci``, equal to statsmodels
+    ``proportion_confint(method='wilson')``)."""
     if n <= 0:
         return {"value": None, "ci_low": None, "ci_high": None, "x": int(x), "n": int(n)}
-    from statsmodels.stats.proportion import proportion_confint
-
-    lo, hi = proportion_confint(x, n, alpha=1 - confidence, method="wilson")
+    lo, hi = wilson_ci(x, n, confidence)
     return {"value": x / n, "ci_low": float(lo), "ci_high": float(hi), "x": int(x), "n": int(n)}
 
 
@@ -74,8 +73,8 @@ def corrected_prevalence(x: int, n: int, sens: tuple[int, int], spec: tuple[int,
     youden = se + sp - 1
     ok = youden > 0
     p = np.clip((q[ok] + sp[ok] - 1) / youden[ok], 0.0, 1.0)
-    alpha = (1 - confidence) / 2
-    out.update(value=point, ci_low=float(np.quantile(p, alpha)), ci_high=float(np.quantile(p, 1 - alpha)))
+    lo, hi = percentile(p, confidence)
+    out.update(value=point, ci_low=lo, ci_high=hi)
     return out
 
 

@@ -31,7 +31,10 @@ def test_summarize_gives_proportions_wilson_and_others_the_bootstrap() -> None:
     assert one["n"] == 1 and one["ci_high"] == pytest.approx(proportion_confint(0, 1, method="wilson")[1])
     scores = [0.2, 0.9, 0.4, 0.4, 0.7]
     s = summarize(scores, seed=3)
-    assert "ci_method" not in s and (s["ci_low"], s["ci_high"]) == bootstrap_ci(np.array(scores), seed=3)
+    # the bootstrap by hand: 1000 draws of 5 indices from default_rng(3), 2.5% / 97.5% quantiles of the means
+    means = np.array(scores)[np.random.default_rng(3).integers(0, 5, size=(1000, 5))].mean(axis=1)
+    assert "ci_method" not in s
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((np.quantile(means, 0.025), np.quantile(means, 0.975)), rel=1e-12)
     assert s["stderr"] == pytest.approx(np.std(scores, ddof=1) / math.sqrt(5))
 
 
@@ -81,6 +84,67 @@ def test_cluster_bootstrap_resamples_clusters() -> None:
     assert hi - lo > 2 * (naive[1] - naive[0])  # 6 near-copies per cluster: the naive CI is far too narrow
     # singleton clusters are the plain bootstrap
     assert summarize(list(values), seed=4, clusters=list(range(60))) == summarize(list(values), seed=4)
+
+
+def test_bootstrap_ci_is_scipys_percentile_bootstrap_of_the_mean() -> None:
+    """Same draws recomputed by hand give the same ends; scipy.stats.bootstrap (percentile method, its own
+    draws) agrees within Monte Carlo error, on skewed data where the basic or BCa interval would not."""
+    from scipy.stats import bootstrap
+
+    values = np.random.default_rng(11).exponential(1.0, size=40) ** 2
+    lo, hi = bootstrap_ci(values, seed=7)
+    means = values[np.random.default_rng(7).integers(0, 40, size=(1000, 40))].mean(axis=1)
+    assert (lo, hi) == pytest.approx((np.quantile(means, 0.025), np.quantile(means, 0.975)), rel=1e-12)
+    ref = bootstrap((values,), np.mean, n_resamples=20000, method="percentile", random_state=0).confidence_interval
+    basic = bootstrap((values,), np.mean, n_resamples=20000, method="basic", random_state=0).confidence_interval
+    assert lo == pytest.approx(ref.low, abs=0.06) and hi == pytest.approx(ref.high, abs=0.06)
+    assert abs(hi - basic.high) > 0.15  # the test can tell the percentile interval from the basic one
+
+
+def test_ratio_and_stratified_bootstraps_recomputed_with_the_same_generator() -> None:
+    """token shift's pooled ratio resamples samples (numerator and denominator together); the honesty
+    score resamples prudence and over-conservativeness separately, prudence first, from one generator."""
+    from alignbench.drift.token_shift import _pooled
+    from alignbench.scorers.honesty import honesty_score
+
+    num, den = np.array([3.0, 0.0, 5.0, 1.0, 2.0, 4.0]), np.array([10.0, 4.0, 12.0, 3.0, 9.0, 8.0])
+    r = _pooled(num, den, seed=2)
+    idx = np.random.default_rng(2).integers(0, 6, size=(1000, 6))
+    ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    assert r["value"] == pytest.approx(15 / 46) and r["n"] == 46
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((np.quantile(ratios, 0.025), np.quantile(ratios, 0.975)), rel=1e-12)
+    pru, over = np.array([1.0, 0.0, 1.0, 1.0, 0.5]), np.array([0.0, 1.0, 0.0, 0.0])
+    h = honesty_score(list(pru), list(over), seed=9)
+    rng = np.random.default_rng(9)
+    bp = pru[rng.integers(0, 5, size=(1000, 5))].mean(axis=1)
+    bo = over[rng.integers(0, 4, size=(1000, 4))].mean(axis=1)
+    boot = (1 - bo + bp) / 2
+    assert h["value"] == pytest.approx((1 - 0.25 + 0.7) / 2)
+    assert (h["ci_low"], h["ci_high"]) == pytest.approx((np.quantile(boot, 0.025), np.quantile(boot, 0.975)), abs=1e-15)
+
+
+def test_sign_flip_p_against_exact_enumeration() -> None:
+    """Small n: all 2^n sign vectors (the identity included). n = 14 (2^14 > 10000 resamples): random
+    flips, within Monte Carlo error of the enumeration and never 0 ((hits + 1) / (resamples + 1))."""
+    import itertools
+
+    from alignbench.paired import sign_flip_p
+
+    def exact(diff: np.ndarray) -> float:
+        obs = abs(diff.mean())
+        null = [abs(np.mean(np.array(sv) * diff)) for sv in itertools.product((1.0, -1.0), repeat=len(diff))]
+        return float(np.mean([x >= obs - 1e-12 for x in null]))
+
+    small = np.array([0.5, 0.25, -0.1, 0.4, 0.3, 0.2])
+    # by hand: |mean| = 1.55/6; only the flips of -0.1 (and none) keep the sum >= 1.55 in size, on either side: 4/64
+    assert exact(small) == pytest.approx(4 / 64)
+    assert sign_flip_p(small) == pytest.approx(4 / 64)
+    assert sign_flip_p(np.array([0.2, -0.2, 0.1, -0.1])) == 1.0
+    larger = np.random.default_rng(5).normal(0.15, 0.5, size=14)
+    p_exact = exact(larger)
+    assert 0.01 < p_exact < 0.5
+    assert sign_flip_p(larger, seed=1) == pytest.approx(p_exact, abs=0.015)
+    assert 0 < sign_flip_p(np.full(14, 0.3)) < 0.001  # only the all-same flips reach it; never 0
 
 
 # paired ----------------------------------------------------------------------------------------------
