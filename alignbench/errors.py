@@ -1,6 +1,7 @@
 """Exceptions that map onto the CLI's exit codes (DESIGN §3).
 
-0 success, 1 a gate or check failed, 2 bad usage or bad input, 3 a backend failed beyond retries.
+0 success, 1 a gate or check failed (the command returns 1 itself), 2 bad usage or bad input, 3 a
+backend failed beyond retries.
 Library code raises these with a one-line, specific message; the CLI prints the message and exits.
 """
 
@@ -24,8 +25,3 @@ class BackendError(AlignbenchError):
 
     exit_code = 3
 
-
-class CheckFailed(AlignbenchError):
-    """A gate or check ran and failed."""
-
-    exit_code = 1

@@ -34,7 +34,7 @@ from alignbench.drift.urial import STOP as URIAL_STOP
 from alignbench.drift.urial import load_urial
 from alignbench.registry import backends, scorers
 from alignbench.resume import check_resume
-from alignbench.run_dir import RunDir
+from alignbench.run_dir import RunDir, check_run_id
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
 from alignbench.tasks.data import load_samples_for, resolve_data_paths
@@ -264,8 +264,8 @@ class Evaluator:
         out = Path(self.cfg.output)
         if out.exists() and not out.is_dir():
             raise UsageError(f"--output {out}: is a file, not a folder; name the folder that gets one sub-folder per run")
-        if self.cfg.run_id is not None and (not re.fullmatch(r"[A-Za-z0-9._-]+", self.cfg.run_id) or self.cfg.run_id in (".", "..")):
-            raise UsageError(f"--run-id {self.cfg.run_id!r}: use letters, digits, '.', '_' and '-' only")
+        if self.cfg.run_id is not None:
+            check_run_id(self.cfg.run_id)
         if self.cfg.resume:
             if self.cfg.run_id:
                 rd = RunDir(out / self.cfg.run_id)

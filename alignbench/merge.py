@@ -19,7 +19,7 @@ from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.evaluate import new_run_id
 from alignbench.provenance import scrub_argv
-from alignbench.run_dir import RunDir
+from alignbench.run_dir import RunDir, check_run_id
 from alignbench.epochs import record_epoch
 from alignbench.scorers.base import aggregate_records, build_scorer, canonical_order
 
@@ -82,12 +82,34 @@ def task_scorer(name: str, task_info: dict[str, Any], source: Path) -> Any:
     return build_scorer(cfg.scorer, cfg.scorer_args, f"{source}/run.json: task {name!r}")
 
 
+Shard = tuple[Path, dict[str, Any]]  # (run folder, run.json)
+
+
 def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None = None,
                command: list[str] | None = None) -> RunDir:
     """Check the shards, join their samples, recompute metrics and write ``output/run_id``."""
+    if run_id is not None:
+        check_run_id(run_id)
+    runs = read_shards(paths)
+    check_shards(runs)
+    base = runs[0][1]
+    by_task = join_samples(runs)
+    metrics, judge_errors = recompute_metrics(runs, by_task)
+    rd = _new_run_dir(Path(output), run_id or new_run_id(str(base.get("model") or "merged")), runs)
+    info = merged_info(runs, by_task, rd, Path(output), command, judge_errors)
+    rd.write_run(info)
+    for recs in by_task.values():
+        rd.append(recs)
+    rd.write_metrics(metrics)
+    rd.update_run(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return rd
+
+
+def read_shards(paths: list[str | Path]) -> list[Shard]:
+    """The run folders and their run.json, each a complete run."""
     if not paths:
         raise UsageError("merge: name at least one shard run folder")
-    runs: list[tuple[Path, dict[str, Any]]] = []
+    runs: list[Shard] = []
     for p in paths:
         rd = RunDir(p)
         info = rd.read_run()
@@ -95,8 +117,11 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
             raise UsageError(f"{rd.path}: run status is {info.get('status')!r}, not 'complete' (an incomplete shard); "
                              f"finish it with: alignbench eval ... --resume --run-id {rd.path.name}")
         runs.append((rd.path, info))
+    return runs
 
-    # every shard 0..N-1 exactly once, all runs alike but for the shard
+
+def check_shards(runs: list[Shard]) -> None:
+    """Every shard 0..N-1 exactly once, all runs alike but for the shard."""
     shards: dict[int, Path] = {}
     n_first = None
     for path, info in runs:
@@ -113,13 +138,14 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
     if missing:
         raise UsageError(f"merge: shard(s) {', '.join(missing)} missing; pass every shard's run folder")
 
-    # join the samples: no duplicates, each shard complete
-    base = runs[0][1]
-    task_names = list(base.get("tasks") or {})
-    seen: dict[tuple[str, str], Path] = {}
+
+def join_samples(runs: list[Shard]) -> dict[str, list[dict[str, Any]]]:
+    """Every task's records from all shards, in canonical order: no duplicates, each shard complete."""
+    task_names = list(runs[0][1].get("tasks") or {})
+    seen: dict[tuple[str, str, int | None], Path] = {}
     by_task: dict[str, list[dict[str, Any]]] = {t: [] for t in task_names}
     run_counts: list[dict[str, int]] = []
-    for path, info in runs:
+    for path, _ in runs:
         counts = {t: 0 for t in task_names}
         run_counts.append(counts)
         for rec in RunDir(path).records():
@@ -137,36 +163,45 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
             want = None if want is None else want * int((info["tasks"][t] or {}).get("epochs") or 1)
             if want is not None and counts[t] != want:
                 raise UsageError(f"{path}: task {t!r} has {counts[t]} of {want} samples in samples.jsonl (an incomplete shard)")
+    return {t: canonical_order(recs) for t, recs in by_task.items()}
 
-    # recompute metrics with each task's scorer, in canonical order
+
+def recompute_metrics(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]]
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """(metrics.json, judge error counts per task) from the joined records, with each task's scorer."""
+    base = runs[0][1]
     seed = int(base.get("seed") or 0)
+    reducer = str((base.get("config") or {}).get("reducer") or "mean")
     metrics: dict[str, Any] = {}
     judge_errors: dict[str, dict[str, int]] = {}
-    for t in task_names:
-        recs = canonical_order(by_task[t])
-        by_task[t] = recs
-        metrics[t] = aggregate_records(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed,
-                                       reducer=str((base.get("config") or {}).get("reducer") or "mean"))
+    for t, recs in by_task.items():
+        metrics[t] = aggregate_records(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed, reducer=reducer)
         errs = _judge_errors(recs)
         if errs:
             judge_errors[t] = errs
+    return metrics, judge_errors
 
-    out_root = Path(output)
-    rid = run_id or new_run_id(str(base.get("model") or "merged"))
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", rid) or rid in (".", ".."):
-        raise UsageError(f"--run-id {rid!r}: use letters, digits, '.', '_' and '-' only")
+
+def _new_run_dir(out_root: Path, rid: str, runs: list[Shard]) -> RunDir:
+    check_run_id(rid)
     rd = RunDir(out_root / rid)
     if rd.path.exists():
         raise UsageError(f"run folder {rd.path} already exists; pass another --run-id or --output")
     if any(rd.path.resolve() == p.resolve() for p, _ in runs):
         raise UsageError(f"--output: {rd.path} is one of the shards")
+    return rd
 
+
+def merged_info(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]], rd: RunDir, out_root: Path,
+                command: list[str] | None, judge_errors: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The merged run's run.json (status running until its files are written): the first shard's, with
+    the merge's id, command, summed model calls, judge errors and where each shard came from."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    info = copy.deepcopy(base)
+    info = copy.deepcopy(runs[0][1])
     for k in ("error", "resumed", "torn_bytes_dropped", "wall_s"):
         info.pop(k, None)
     info.update(
-        run_id=rid, status="running", created=now, finished=None, shard=None,
+        run_id=rd.path.name, status="running", created=now, finished=None, shard=None,
         command=scrub_argv(command) if command else info.get("command"),
         model_calls=sum(int(i.get("model_calls") or 0) for _, i in runs),
         judge_errors=judge_errors,
@@ -175,12 +210,7 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
                       "wall_s": i.get("wall_s")} for p, i in sorted(runs, key=lambda r: _shard_of(r[1], r[0]))],
     )
     if isinstance(info.get("config"), dict):
-        info["config"].update(shard=None, run_id=rid, output=str(out_root), resume=False)
-    for t in task_names:
-        info["tasks"][t]["n_samples"] = len(by_task[t])
-    rd.write_run(info)
-    for t in task_names:
-        rd.append(by_task[t])
-    rd.write_metrics(metrics)
-    rd.update_run(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    return rd
+        info["config"].update(shard=None, run_id=rd.path.name, output=str(out_root), resume=False)
+    for t, recs in by_task.items():
+        info["tasks"][t]["n_samples"] = len(recs)
+    return info

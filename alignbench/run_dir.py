@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from alignbench.errors import UsageError
 
+RUN_ID = re.compile(r"[A-Za-z0-9._-]+")
+
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 METRICS_FILE = "metrics.json"
+
+
+def check_run_id(run_id: str, flag: str = "--run-id") -> str:
+    """``run_id`` when it is a safe folder name (letters, digits, '.', '_', '-'; not '.' or '..'), else a UsageError."""
+    if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
+        raise UsageError(f"{flag} {run_id!r}: use letters, digits, '.', '_' and '-' only")
+    return run_id
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

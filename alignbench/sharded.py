@@ -28,7 +28,7 @@ from alignbench.errors import BackendError, UsageError
 from alignbench.evaluate import EvalConfig, new_run_id
 from alignbench.executors import Executor, ShardJob, ShardOutcome, forwarded_env
 from alignbench.merge import merge_runs
-from alignbench.run_dir import RunDir
+from alignbench.run_dir import RunDir, check_run_id
 from alignbench.tasks.catalog import resolve_tasks
 
 SHARDS_SUFFIX = ".shards"
@@ -64,8 +64,8 @@ class ShardedRun:
     def __init__(self, cfg: EvalConfig, shards: int, retries: int = 2, argv: list[str] | None = None, out=None) -> None:
         if cfg.shard is not None:
             raise UsageError("--shards runs every shard and --shard runs one; pass only one of them")
-        if cfg.run_id is not None and (not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.run_id) or cfg.run_id in (".", "..")):
-            raise UsageError(f"--run-id {cfg.run_id!r}: use letters, digits, '.', '_' and '-' only")
+        if cfg.run_id is not None:
+            check_run_id(cfg.run_id)
         if cfg.resume and not cfg.run_id:
             raise UsageError("--resume with --shards needs the --run-id of the sharded run")
         self.cfg, self.n, self.retries = cfg, shards, retries

@@ -127,6 +127,21 @@ def test_run_id_cannot_leave_the_output_folder(layout: Path, run_id: str, resume
     assert not (layout / "out").exists() or not any((layout / "out").iterdir())
 
 
+@pytest.mark.parametrize("command", ["shards", "merge", "drift"])
+def test_every_command_that_names_a_folder_checks_the_run_id_alike(layout: Path, command: str) -> None:
+    """eval --shards, merge and drift create folders from --run-id too: the same one check, the same line."""
+    from runs_factory import make_run, write_task
+
+    task = write_task(layout / "t")
+    runs = [make_run(task, layout / "runs", rid, 0.9, 20).path for rid in ("a", "b")]
+    argv = {"shards": ["eval", "--model", "dummy", "--tasks", str(task), "--shards", "2", "--output", str(layout / "out")],
+            "merge": ["merge", *map(str, runs), "--output", str(layout / "out")],
+            "drift": ["drift", *map(str, runs), "--output", str(layout / "out")]}[command]
+    rc, out, err = cli(*argv, "--run-id", "../x")
+    assert (rc, out) == (2, "") and err == "alignbench: error: --run-id '../x': use letters, digits, '.', '_' and '-' only\n"
+    assert not (layout / "x").exists() and not (layout / "out").exists()
+
+
 def test_task_names_cannot_steer_report_files(layout: Path) -> None:
     """A task named like a path: the report's figures still land beside the report, nowhere else."""
     (layout / "tasks" / "t.yaml").write_text("name: ../../../evil/x\ndataset: {data_files: own.jsonl, columns: {id: id}}\n"

@@ -28,7 +28,7 @@ from alignbench.drift.token_shift import ShiftItem, supports_token_shift, token_
 from alignbench.errors import UsageError
 from alignbench.evaluate import EvalConfig, run_eval
 from alignbench.registry import backends
-from alignbench.run_dir import write_json_atomic
+from alignbench.run_dir import check_run_id, write_json_atomic
 
 DRIFT_FILE = "drift.json"
 FLIPS_FILE = "flips.jsonl"
@@ -47,8 +47,7 @@ def new_drift_id(base: str, tuned: str) -> str:
 
 
 def drift_dir(output: str | Path, drift_id: str, overwrite: bool = False) -> Path:
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", drift_id) or drift_id in (".", ".."):
-        raise UsageError(f"--run-id {drift_id!r}: use letters, digits, '.', '_' and '-' only")
+    check_run_id(drift_id)
     path = Path(output) / drift_id
     if (path / DRIFT_FILE).exists() and not overwrite:
         raise UsageError(f"drift folder {path} already exists; pass another --run-id")
