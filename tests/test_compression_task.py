@@ -169,10 +169,24 @@ def _replay_response(row: dict) -> str:
     return text
 
 
-def _expected(row: dict, response: str) -> tuple[float, float]:
-    cons = [parse_constraint(c, "t") for c in row["constraints"]]
-    res = [check(c, response)[0] for c in cons if c.verifiable]
-    return sum(res) / len(res), float(all(res))
+# constraint_compliance of each replayed answer at c=0.5, checked by hand against its three rule-checked
+# constraints (the "judge" constraint needs the jury, which does not run here). Building the answer to
+# break one rule sometimes breaks two: appending 200 lowercase words also breaks "uppercase" and
+# "ends_with"; text after a JSON object is no longer JSON.
+HAND_AT_HALF = {
+    "photosynthesis": 2 / 3,  # max_words broken; include, lowercase hold
+    "water_cycle": 2 / 3,  # max_words broken; four bullets, include hold
+    "vaccines": 1 / 3,  # "... cure" breaks exclude and json; include holds
+    "inflation": 2 / 3,  # exclude "economy" broken; starts_with, max_sentences hold
+    "black_holes": 1 / 3,  # the appended words break max_words and uppercase; include holds
+    "recursion": 1 / 3,  # the appended words break max_words and ends_with; include holds
+    "plate_tectonics": 2 / 3,  # the comma breaks no_commas; three bullets, include hold
+    "compound_interest": 2 / 3,  # max_words broken; starts_with, include hold
+    "dna": 2 / 3,  # "Capital" breaks lowercase; three bullets, include hold
+    "french_revolution": 2 / 3,  # max_words broken; include, exclude hold
+    "supervised_learning": 2 / 3,  # the comma breaks no_commas; max_sentences, include hold
+    "greenhouse_effect": 1 / 3,  # the appended words break max_words and json; include holds
+}
 
 
 def test_end_to_end_replay_levels_and_pearson(tmp_path: Path) -> None:
@@ -188,13 +202,15 @@ def test_end_to_end_replay_levels_and_pearson(tmp_path: Path) -> None:
     metrics = rd.read_metrics()["compression_lex"]
     records = read_jsonl(rd.samples_file)
     assert len(records) == len(rows)
-    by_id = {r["id"]: r for r in rows}
+    half = {r["sample_id"].split("@")[0]: r["metrics"]["constraint_compliance"] for r in records if r["meta"]["level"] == 0.5}
+    assert half == pytest.approx(HAND_AT_HALF)
+    assert metrics["constraint_compliance@0.5"]["value"] == pytest.approx((8 * 2 / 3 + 4 * 1 / 3) / 12)  # 20/36
+    for lv in (0.0, 1.0):  # built to satisfy every rule
+        assert metrics[f"constraint_compliance@{lv}"]["value"] == 1.0
     for lv in LEVELS:
-        sub = [r for r in records if r["meta"]["level"] == lv]
-        exp = [_expected(by_id[r["sample_id"]], r["response"]) for r in sub]
-        assert metrics[f"constraint_compliance@{lv}"]["value"] == pytest.approx(sum(e[0] for e in exp) / len(exp))
-        assert metrics[f"constraint_compliance_strict@{lv}"]["value"] == pytest.approx(sum(e[1] for e in exp) / len(exp))
-        assert metrics[f"constraint_compliance@{lv}"]["n"] == 12
+        sub = [r["metrics"]["constraint_compliance"] for r in records if r["meta"]["level"] == lv]
+        assert metrics[f"constraint_compliance@{lv}"]["n"] == len(sub) == 12
+        assert metrics[f"constraint_compliance@{lv}"]["value"] == pytest.approx(sum(sub) / 12)
         assert metrics["by_category"][f"c={lv}"]["constraint_compliance"]["value"] == metrics[f"constraint_compliance@{lv}"]["value"]
     # the replayed answers were built to satisfy every rule at the extremes and break one at c=0.5
     assert metrics["constraint_compliance_strict@0.0"]["value"] == 1.0
@@ -271,7 +287,6 @@ def test_bundled_compression_task_with_cosine(tmp_path: Path, cli) -> None:
 
 def test_jury_fleiss_kappa_from_raw_verdicts() -> None:
     """When the jury ran, the task gets the jurors' Fleiss' kappa (statsmodels' on the same votes)."""
-    pytest.importorskip("alignbench.agreement")
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
     votes = [("yes", "yes", "no"), ("no", "no", "no"), ("yes", "yes", "yes"), ("yes", "no", "no"), ("yes", "yes", "yes"), ("no", "yes", "no")]

@@ -72,11 +72,16 @@ def test_probabilities_equal_direct_softmax(tiny_nli: Path) -> None:
 def test_contradiction_mode_binary_rate_and_premise_side(tiny_nli: Path) -> None:
     prem, hyp = PAIRS[1]
     probs = direct_probs(tiny_nli, [prem], [hyp])[0]
-    j = judge_kinds.get("nli")(model=str(tiny_nli), mode="contradiction", binary=True, threshold=0.0, device="cpu")
+    # thresholds just below and just above P(contradiction): only a judge that thresholds that class (and
+    # no other, each more than 2 eps away) flips from 1 to 0 between them
+    eps = 1e-3
+    assert all(abs(probs[i] - probs[2]) > 2 * eps for i in (0, 1)), probs
+    j = judge_kinds.get("nli")(model=str(tiny_nli), mode="contradiction", binary=True, threshold=float(probs[2]) - eps, device="cpu")
     jd = j.judge([JudgeInput("q", hyp, [prem])])[0]
     assert jd.score == 1.0 and jd.label == "contradiction" and jd.raw["contradiction"] == pytest.approx(probs[2], abs=1e-5)
-    j = judge_kinds.get("nli")(model=str(tiny_nli), mode="contradiction", threshold=1.01, binary=True, device="cpu")
-    assert j.judge([JudgeInput("q", hyp, [prem])])[0].score == 0.0
+    j = judge_kinds.get("nli")(model=str(tiny_nli), mode="contradiction", threshold=float(probs[2]) + eps, binary=True, device="cpu")
+    jd = j.judge([JudgeInput("q", hyp, [prem])])[0]
+    assert jd.score == 0.0 and jd.label == LABELS[int(np.argmax(probs[:2]))]  # below it: the likelier other class
     swapped = judge_kinds.get("nli")(model=str(tiny_nli), mode="entailment", premise="response", device="cpu")
     jd = swapped.judge([JudgeInput("q", hyp, [prem])])[0]
     assert jd.score == pytest.approx(direct_probs(tiny_nli, [hyp], [prem])[0][0], abs=1e-5)
