@@ -534,11 +534,21 @@ def test_judge_and_judge_eval_inputs(lines: list[str], raw: bytes | None, resume
             (d / "out.jsonl.partial").write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
         rc, _, err = cli("judge", "--judges", "refusal_gcg,bleu,exact_match", "--input", str(f), "--output", str(d / "out.jsonl"),
                          *(["--resume"] if resume else []))
-        assert_clean(rc, _judge_summary_free(err))
+        assert_judge_clean(rc, err)
         rc, _, err = cli("judge-eval", "--judge", "refusal_xstest", "--input", str(f))
         assert_clean(rc, err, ok=(0, 1, 2))
 
 
-def _judge_summary_free(err: str) -> str:
-    """`judge` prints a per-judge summary and notes on stderr on success; keep only error lines for the one-line check."""
-    return "".join(x + "\n" for x in err.splitlines() if "error" in x and not x.startswith(("refusal_gcg\t", "bleu\t", "exact_match\t")))
+def assert_judge_clean(rc: int, err: str) -> None:
+    """`judge` prints a per-judge summary and notes on stderr on success: the whole stderr must be free of
+    tracebacks and internal errors, and its error lines (the summary left out) must be one usage error."""
+    assert "Traceback" not in err and "internal error" not in err, err
+    errors = "".join(x + "\n" for x in err.splitlines() if "error" in x and not x.startswith(("refusal_gcg\t", "bleu\t", "exact_match\t")))
+    assert_clean(rc, errors)
+
+
+def test_judge_check_sees_a_traceback_among_summary_lines() -> None:
+    summary = "refusal_gcg\t3 judged\n"
+    assert_judge_clean(0, summary)
+    with pytest.raises(AssertionError):
+        assert_judge_clean(0, summary + 'Traceback (most recent call last):\n  File "x.py", line 1\nKeyError: 1\n')

@@ -65,11 +65,12 @@ def _lines(path: Path) -> int:
 
 
 def _run_and_kill(argv: list[str], progress: Path, rng: random.Random, total: int = TOTAL, by_time_share: float = 0.3,
-                  max_jitter: float = 0.05, timeout: float = 60) -> int | None:
+                  max_jitter: float = 0.05, timeout: float = 60, by_time: bool | None = None) -> int | None:
     """Start the CLI, SIGKILL it once ``progress`` has a random number of lines (+ jitter), or, for a share
-    ``by_time_share`` of kills, at a random time since start (start-up, loading, first chunk).
-    Returns the exit code if it finished first, else None."""
-    by_time = by_time_share > 0 and rng.random() < by_time_share
+    ``by_time_share`` of kills (or always with ``by_time=True``), at a random time since start (start-up,
+    loading, first chunk). Returns the exit code if it finished first, else None."""
+    if by_time is None:
+        by_time = by_time_share > 0 and rng.random() < by_time_share
     target = rng.randrange(0, total)
     jitter = rng.uniform(0.0, max_jitter)
     proc = subprocess.Popen([sys.executable, "-m", "alignbench", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -104,15 +105,19 @@ def reference(tasks_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out / "ref"
 
 
-def _trial(seed: int, tasks_dir: Path, reference: Path, tmp: Path) -> None:
+def _trial(seed: int, tasks_dir: Path, reference: Path, tmp: Path, use_cache: bool | None = None,
+           by_time: bool | None = None) -> int:
+    """One kill-and-resume trial; ``use_cache`` / ``by_time`` fix what the seed would otherwise draw.
+    Returns the number of kills."""
     rng = random.Random(seed)
-    use_cache = rng.random() < 0.5
+    draw = rng.random() < 0.5
+    use_cache = draw if use_cache is None else use_cache
     cache = tmp / "cache.sqlite" if use_cache else None
     out = tmp / "out"
     run = out / "r"
     samples = run / "samples.jsonl"
     argv = _args(tasks_dir, out, "r", cache, delay=0.01)
-    rc = _run_and_kill(argv, samples, rng)
+    rc = _run_and_kill(argv, samples, rng, by_time=by_time)
     kills = 0 if rc is not None else 1
     if rc is None and rng.random() < 0.5 and (run / "run.json").exists():  # kill the resumed process too
         rc = _run_and_kill(argv + ["--resume"], samples, rng)
@@ -140,11 +145,15 @@ def _trial(seed: int, tasks_dir: Path, reference: Path, tmp: Path) -> None:
     assert _comparable(recs) == _comparable(ref), f"seed {seed}: records differ from the uninterrupted run"
     assert json.loads((run / "metrics.json").read_text()) == json.loads((reference / "metrics.json").read_text())
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
+    return kills
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_sigkill_then_resume_matches_uninterrupted_run(seed: int, tasks_dir: Path, reference: Path, tmp_path: Path) -> None:
-    _trial(seed, tasks_dir, reference, tmp_path)
+@pytest.mark.parametrize("seed, use_cache, by_time", [(11, False, False), (12, True, False), (13, False, True)],
+                         ids=["no-cache-by-progress", "cache-by-progress", "no-cache-by-time"])
+def test_sigkill_then_resume_matches_uninterrupted_run(seed: int, use_cache: bool, by_time: bool, tasks_dir: Path,
+                                                       reference: Path, tmp_path: Path) -> None:
+    """Both cache modes and a kill at a random time since start (start-up included), each killed at least once."""
+    assert _trial(seed, tasks_dir, reference, tmp_path, use_cache=use_cache, by_time=by_time) >= 1
 
 
 @pytest.mark.slow
