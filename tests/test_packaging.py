@@ -33,14 +33,43 @@ def test_packaged_copies_are_used_outside_a_checkout(tmp_path: Path, monkeypatch
     assert paths.judge_dirs() == [packaged / "judges"]
 
 
-@pytest.mark.slow
-def test_wheel_carries_tasks_and_judges(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
                    check=True, capture_output=True)
-    wheel = next(tmp_path.glob("alignbench-*.whl"))
+    return next(out.glob("alignbench-*.whl"))
+
+
+@pytest.mark.slow
+def test_wheel_carries_tasks_and_judges(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "alignbench/_builtin/tasks/harmful_rate/harmful_rate.jsonl" in names
     assert "alignbench/_builtin/tasks/harmful_rate/harmful_rate.yaml" in names
     assert "alignbench/_builtin/judges/refusal_xstest.yaml" in names
     assert "alignbench/_builtin/judges/templates/rubric_multi_aspect.j2" in names
     assert "alignbench/cli.py" in names and not any(n.startswith("tests/") for n in names)
+
+
+@pytest.mark.slow
+def test_wheel_installed_in_a_fresh_venv_lists_its_tasks(wheel: Path, tmp_path: Path) -> None:
+    """The wheel alone, installed in a new venv (dependencies from the system site-packages, so offline and
+    fast), runs ``alignbench list tasks`` from its own copy, outside any checkout."""
+    import os
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    py = bindir / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}  # nothing points at this checkout
+    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True, capture_output=True,
+                   env=env, cwd=tmp_path)
+    where = subprocess.run([str(py), "-c", "import alignbench, alignbench.paths as p; print(alignbench.__file__); print(p.task_dirs()[0])"],
+                           check=True, capture_output=True, text=True, env=env, cwd=tmp_path).stdout.splitlines()
+    assert Path(where[0]).is_relative_to(env_dir) and Path(where[1]).is_relative_to(env_dir), where  # the venv's copy, not the checkout
+    assert where[1].endswith(os.path.join("alignbench", "_builtin", "tasks"))
+    r = subprocess.run([str(bindir / "alignbench"), "list", "tasks"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    listed = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
+    assert {"harmful_rate", "truthfulqa_mc1", "hhh_alignment", "compression"} <= listed, r.stdout
