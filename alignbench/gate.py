@@ -31,7 +31,7 @@ two-sided test at the rule's alpha (0.05 without one) finds with 80% power, and 
 max_increase / max_decrease is below it says that its eval set is too small to enforce it.
 
 Bad rules, a metric missing from a run and runs over different samples are usage errors (exit 2);
-a failing gate is exit 1.
+a failing gate is exit 1. The table and the JUnit XML are ``alignbench.gate_output``.
 """
 
 from __future__ import annotations
@@ -39,9 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -173,7 +171,7 @@ class RunView:
         return rec
 
     def value(self, rule: GateRule, flag: str) -> float | None:
-        return _num(self.record(rule, flag).get("value"))
+        return number(self.record(rule, flag).get("value"))
 
     def categories(self, task: str, metric: str) -> list[str]:
         by_cat = (self.metrics.get(task) or {}).get("by_category") or {}
@@ -190,11 +188,11 @@ class RunView:
         return reduced_per_sample(rows, metric, self.reducer)
 
 
-def _num(v: Any) -> float | None:
+def number(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _fmt(x: float | None, digits: int = 4) -> str:
+def fmt(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
@@ -212,15 +210,15 @@ def check_rule(rule: GateRule, baseline: RunView | None, candidate: RunView, see
     """Evaluate one rule (one category of a by_category rule); raises ``UsageError`` when a metric is
     missing or the runs do not match. ``p_adjusted`` replaces the paired p in the alpha decision."""
     rec = candidate.record(rule, "--candidate")
-    cand = _num(rec.get("value"))
+    cand = number(rec.get("value"))
     res = GateResult(rule, True, cand)
-    x, what = _ends(_num(rec.get("ci_low")), _num(rec.get("ci_high")), cand, rule.bound)
+    x, what = _ends(number(rec.get("ci_low")), number(rec.get("ci_high")), cand, rule.bound)
     if x is None and (rule.max is not None or rule.min is not None):
         res.reasons.append(f"candidate {what or 'value '}is missing (no sample had this metric)")
     if x is not None and rule.max is not None and x > rule.max:
-        res.reasons.append(f"{what}{_fmt(x)} > max {rule.max:g}")
+        res.reasons.append(f"{what}{fmt(x)} > max {rule.max:g}")
     if x is not None and rule.min is not None and x < rule.min:
-        res.reasons.append(f"{what}{_fmt(x)} < min {rule.min:g}")
+        res.reasons.append(f"{what}{fmt(x)} < min {rule.min:g}")
     if rule.relative:
         if baseline is None:
             raise UsageError(f"gate {rule.label}: max_increase/max_decrease need --baseline")
@@ -267,7 +265,7 @@ def _check_relative(rule: GateRule, baseline: RunView, candidate: RunView, res: 
         elif p is not None and p < rule.alpha:
             res.reasons.append(f"{text} ({p_name}={p:.3g} < alpha {rule.alpha:g})")
         else:
-            res.notes.append(f"{text} but not significant ({p_name}={_fmt(p, 3)} >= alpha {rule.alpha:g})")
+            res.notes.append(f"{text} but not significant ({p_name}={fmt(p, 3)} >= alpha {rule.alpha:g})")
 
 
 def _detectable(rule: GateRule, rec: dict[str, Any], res: GateResult) -> None:
@@ -281,7 +279,7 @@ def _detectable(rule: GateRule, rec: dict[str, Any], res: GateResult) -> None:
     else:
         n = int(rec.get("n_eff") or rec.get("n") or 0)
         binary = rec.get("ci_method") == "wilson"
-        se = _num(rec.get("stderr"))
+        se = number(rec.get("stderr"))
         p0, sd = (res.candidate, None) if binary else (None, None if se is None else se * math.sqrt(int(rec.get("n") or 0)))
     if n <= 0 or (p0 is None and sd is None):
         return
@@ -319,86 +317,12 @@ def run_gates(rules: list[GateRule], baseline: RunView | None, candidate: RunVie
     return out
 
 
-# output ---------------------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:  # the output formats live in alignbench.gate_output
+    if name in ("markdown_summary", "junit_xml"):
+        from alignbench import gate_output
 
-def _limits(rule: GateRule) -> str:
-    parts = []
-    for key in ("max", "min", "max_increase", "max_decrease", "alpha"):
-        v = getattr(rule, key)
-        if v is not None:
-            parts.append(f"{key} {v:g}")
-    if rule.bound != "point":
-        parts.append(f"bound {rule.bound}")
-    return ", ".join(parts)
+        return getattr(gate_output, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _mde(r: GateResult) -> str:
-    return "" if r.n is None else ("n/a" if r.mde is None else f"{r.mde:+.4f}")
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_summary(results: list[GateResult], baseline: RunView | None, candidate: RunView) -> str:
-    """A Markdown table of every gate, suitable for $GITHUB_STEP_SUMMARY."""
-    failed = sum(not r.passed for r in results)
-    verdict = "FAILED" if failed else "passed"
-    lines = [f"## alignbench gate: {verdict} ({len(results) - failed}/{len(results)} gates passed)", "",
-             f"candidate `{candidate.run_id}`" + (f" vs baseline `{baseline.run_id}`" if baseline else ""), "",
-             "| gate | limits | baseline | candidate | delta [95% CI] | p | n | MDE (80%) | result |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        pd_ = r.paired
-        delta = "" if r.delta is None else f"{r.delta:+.4f}"
-        if pd_ is not None and pd_.ci_low is not None:
-            delta += f" [{pd_.ci_low:+.4f}, {pd_.ci_high:+.4f}]"
-        p = "" if pd_ is None or pd_.p_value is None else f"{pd_.p_value:.4g}"  # as alignbench drift prints it
-        if r.p_adjusted is not None:
-            p += f" (BH {r.p_adjusted:.4g})"
-        n = "" if pd_ is None else str(pd_.n)
-        base = "" if not r.rule.relative else _fmt(r.baseline)
-        cand = _fmt(r.candidate)
-        rec_ci = _candidate_ci(r, candidate)
-        if rec_ci:
-            cand += f" {rec_ci}"
-        result = ("✅ pass" if r.passed else "❌ FAIL") + ("" if r.message == "ok" else f": {r.message}")
-        cells = (r.rule.label, _limits(r.rule), base, cand, delta, p, n, _mde(r), result)
-        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _candidate_ci(r: GateResult, candidate: RunView) -> str:
-    """The candidate's own CI, shown where an absolute limit is gated on a bound of it."""
-    if r.rule.bound == "point" or (r.rule.max is None and r.rule.min is None):
-        return ""
-    rec = candidate.record(r.rule, "--candidate")
-    lo, hi = _num(rec.get("ci_low")), _num(rec.get("ci_high"))
-    return "" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"
-
-
-def junit_xml(results: list[GateResult], suite: str = "alignbench.gate", elapsed_s: float = 0.0) -> str:
-    """JUnit XML: one ``testcase`` per gate, a ``failure`` element (message + details) for each failing one."""
-    import time
-    import xml.etree.ElementTree as ET
-
-    failures = sum(not r.passed for r in results)
-    attrs = {"name": suite, "tests": str(len(results)), "failures": str(failures), "errors": "0", "time": f"{elapsed_s:.3f}"}
-    root = ET.Element("testsuites", attrs)
-    ts = ET.SubElement(root, "testsuite", {**attrs, "skipped": "0", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "hostname": "localhost"})
-    per = elapsed_s / max(len(results), 1)
-    for r in results:
-        tc = ET.SubElement(ts, "testcase", {"name": r.rule.label, "classname": f"alignbench.gate.{r.rule.task}", "time": f"{per:.3f}"})
-        detail = (f"candidate={_fmt(r.candidate)} baseline={_fmt(r.baseline)} delta={_fmt(r.delta)} "
-                  f"p={_fmt(r.paired.p_value if r.paired else None, 4)} mde80={_mde(r) or 'n/a'} limits: {_limits(r.rule)}")
-        if not r.passed:
-            fail = ET.SubElement(tc, "failure", {"message": r.message, "type": "GateFailed"})
-            fail.text = detail
-        else:
-            out = ET.SubElement(tc, "system-out")
-            out.text = detail + ("" if r.message == "ok" else f" ({r.message})")
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-__all__ = ["GateRule", "GateFile", "GateResult", "RunView", "load_rules", "check_rule", "run_gates", "markdown_summary", "junit_xml"]
+__all__ = ["GateRule", "GateFile", "GateResult", "RunView", "load_rules", "check_rule", "run_gates"]
