@@ -29,13 +29,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from alignbench.backends._loglik import TokenLogprobs, encode_pair, file_digest, request_seed, scoring_window
-from alignbench.backends._prefix import CacheUnusable, PrefixScorer, plan
+from alignbench.backends._hf_decoding import RowSampler, StopStrings, TopLogprobs, cut_at_stop
+from alignbench.backends._hf_scoring import HFScoring
+from alignbench.backends._loglik import TokenLogprobs, file_digest, request_seed
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
 from alignbench.hub import require_hub
 from alignbench.registry import backends
-from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, Message, Prompt
+from alignbench.types import Generation, GenerationRequest, Message, Prompt
 
 __all__ = ["HFBackend", "TokenLogprobs", "render_plain_chat"]
 
@@ -67,7 +68,7 @@ def _looks_like_path(target: str) -> bool:
 
 
 @backends.register("hf")
-class HFBackend(Backend):
+class HFBackend(HFScoring, Backend):
     """transformers model: hf:HUB_ID_OR_PATH (dtype, device, gguf_file, trust_remote_code, revision, max_length, chat_template)"""
 
     name = "hf"
@@ -293,13 +294,13 @@ class HFBackend(Backend):
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
         processors = LogitsProcessorList()
         top_k = max(int(r.params.logprobs) for r in reqs)
-        recorder = _TopLogprobs(top_k) if top_k > 0 else None
+        recorder = TopLogprobs(top_k) if top_k > 0 else None
         if recorder is not None:  # first, so it sees the model's own distribution
             processors.append(recorder)
         if any(r.params.temperature > 0 for r in reqs):
             seeds = [request_seed(r.params.seed, r.prompt, r.system_prompt) for r in reqs]
-            processors.append(_RowSampler([r.params.temperature for r in reqs], [r.params.top_p for r in reqs], seeds))
-        criteria = StoppingCriteriaList([_StopStrings(self.tokenizer, stop, width)]) if stop else StoppingCriteriaList()
+            processors.append(RowSampler([r.params.temperature for r in reqs], [r.params.top_p for r in reqs], seeds))
+        criteria = StoppingCriteriaList([StopStrings(self.tokenizer, stop, width)]) if stop else StoppingCriteriaList()
         cfg = GenerationConfig(max_new_tokens=max_new, do_sample=False, num_beams=1, eos_token_id=self.eos_ids or None,
                                pad_token_id=self.pad_id)
         t0 = time.perf_counter()
@@ -317,115 +318,11 @@ class HFBackend(Backend):
                 n -= 1
             text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
             lps = recorder.tokens(self.tokenizer, b, row[:n], reqs[b].params.logprobs) if recorder and reqs[b].params.logprobs else None
-            cut = _cut_at_stop(text, stop)
+            cut = cut_at_stop(text, stop)
             ended = n < len(row) and row[n] in eos or cut != text or n < max_new
             gens.append(Generation(text=cut, latency_s=per, num_tokens=n, tokens_in=len(prompt),  # EOS not counted
                                    finish_reason="stop" if ended else "length", token_logprobs=lps))
         return gens
-
-    # log-likelihood -----------------------------------------------------------------------------
-    def _pairs(self, requests: list[LoglikelihoodRequest]) -> list[tuple[list[int], list[int]]]:
-        return [encode_pair(self._encode, r.context, r.continuation, self.prefix_token_id) for r in requests]
-
-    def _finish(self, logits: Any, cont: list[int], full: bool) -> Any:
-        """The result for one request from the logits at its scored positions ``[n_cont, vocab]``."""
-        torch = self._torch
-        lp = torch.log_softmax(logits.float(), dim=-1)
-        if full:
-            return lp.cpu()
-        target = torch.tensor(cont, dtype=torch.long, device=lp.device)
-        return float(lp.gather(1, target[:, None]).sum()), bool((lp.argmax(dim=-1) == target).all())
-
-    def _score(self, pairs: list[tuple[list[int], list[int]]], full: bool) -> list[Any]:
-        """Per pair: (continuation log-probs [n_cont, vocab] as float32 tensor on CPU if ``full``, else
-        (sum of continuation log-probs, all greedy)). Shared prompt prefixes run once (``_prefix``)."""
-        inputs = [scoring_window(c, k, self.max_length) for c, k in pairs]
-        out: list[Any] = [None] * len(pairs)
-        todo = list(range(len(pairs)))
-        if self.shared_prefix and len(pairs) > 1:
-            todo = self._score_shared(pairs, inputs, full, out)
-        if todo:
-            for i, v in zip(todo, self._score_plain([pairs[i] for i in todo], [inputs[i] for i in todo], full)):
-                out[i] = v
-        return out
-
-    def _score_shared(self, pairs: list[tuple[list[int], list[int]]], inputs: list[list[int]], full: bool,
-                      out: list[Any]) -> list[int]:
-        """Fill ``out`` through the shared-prefix scorer; returns the indices left to the plain path.
-
-        The first use compares two requests with the plain computation; a model whose cache cannot be
-        reused (an error, or a different number) is reported once and scored in full from then on.
-        """
-        torch = self._torch
-        n = [len(k) for _, k in pairs]
-        try:
-            if self._prefix is None:
-                self._prefix = PrefixScorer(self.model, self.pad_id, self.input_device, self._in_batches, lambda: self.batch_size)
-            clusters, plain = plan(inputs, n)
-            got = self._prefix.score(inputs, n, clusters, lambda logits, i: self._finish(logits, pairs[i][1], full))
-            if not self._prefix_verified and got:
-                # the requests with the shortest and the longest context: a short one sits beside a gap in the cache
-                by_len = sorted(got, key=lambda i: len(inputs[i]) - n[i])
-                check = sorted({by_len[0], by_len[-1]})
-                for i, ref in zip(check, self._score_plain([pairs[i] for i in check], [inputs[i] for i in check], full)):
-                    a, b = (got[i].sum(), ref.sum()) if full else (got[i][0], ref[0])
-                    if not abs(float(a) - float(b)) <= 1e-4 + 1e-6 * abs(float(b)):  # a few float32 ulps of the sum
-                        raise CacheUnusable(f"reusing it changed a score by {abs(float(a) - float(b)):.2g} nats")
-                self._prefix_verified = True
-        except torch.cuda.OutOfMemoryError:
-            raise
-        except (CacheUnusable, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-            self.shared_prefix = False
-            why = " ".join(str(exc).split())[:160] or exc.__class__.__name__
-            print(f"alignbench: hf:{self.target}: the model's key/value cache cannot be reused for shared prompt prefixes "
-                  f"({why}); scoring every request in full", file=sys.stderr)
-            return list(range(len(pairs)))
-        for i, v in got.items():
-            out[i] = v
-        return plain
-
-    def _score_plain(self, pairs: list[tuple[list[int], list[int]]], inputs: list[list[int]], full: bool) -> list[Any]:
-        """Every window run in full, right-padded batches sorted by length."""
-        torch = self._torch
-        order = sorted(range(len(pairs)), key=lambda i: (-(len(pairs[i][0]) + len(pairs[i][1])), i))
-
-        def run(batch: list[int]) -> list[tuple[int, Any]]:
-            width = max(len(inputs[i]) for i in batch)
-            ids = torch.tensor([inputs[i] + [self.pad_id] * (width - len(inputs[i])) for i in batch], dtype=torch.long)
-            mask = torch.tensor([[1] * len(inputs[i]) + [0] * (width - len(inputs[i])) for i in batch], dtype=torch.long)
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.input_device), attention_mask=mask.to(self.input_device)).logits
-                res = []
-                for row, i in enumerate(batch):
-                    cont = pairs[i][1]
-                    n_in = len(inputs[i])
-                    res.append((i, self._finish(logits[row, n_in - len(cont):n_in], cont, full)))
-            return res
-
-        out: list[Any] = [None] * len(pairs)
-        for i, v in self._in_batches(order, run):
-            out[i] = v
-        return out
-
-    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        pairs = self._pairs(requests)
-        scored = self._score(pairs, full=False)
-        return [Loglikelihood(logprob=s[0], is_greedy=s[1], num_tokens=len(p[1])) for p, s in zip(pairs, scored)]
-
-    def continuation_logprobs(self, requests: list[LoglikelihoodRequest]) -> list[TokenLogprobs]:
-        """Full-vocabulary log-probabilities at every continuation position (see ``TokenLogprobs``).
-
-        Same tokenisation, truncation and numbers as ``loglikelihood()``: for each request,
-        ``result.total == loglikelihood([request])[0].logprob``. Not cached; memory is
-        ``n_tokens x vocab x 4`` bytes per request.
-        """
-        import numpy as np
-
-        pairs = self._pairs(requests)
-        rows = self._score(pairs, full=True)
-        return [TokenLogprobs(token_ids=np.asarray(cont, dtype=np.int64), logprobs=lp.numpy().astype(np.float32, copy=False),
-                              tokens=[self.tokenizer.decode([t]) for t in cont])
-                for (_, cont), lp in zip(pairs, rows)]
 
     # provenance ---------------------------------------------------------------------------------
     def _model_dir(self) -> Path | None:
@@ -471,96 +368,3 @@ class HFBackend(Backend):
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
-    return text if cut < 0 else text[:cut]
-
-
-class _StopStrings:
-    """Marks a row done once its generated text contains any stop string (text is cut later)."""
-
-    def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_len: int) -> None:
-        self.tokenizer = tokenizer
-        self.stop = tuple(s for s in stop if s)
-        self.prompt_len = prompt_len
-        self.done: Any = None
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        if self.done is None:
-            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        for row in range(input_ids.shape[0]):
-            if not self.done[row]:
-                text = self.tokenizer.decode(input_ids[row, self.prompt_len:], skip_special_tokens=True)
-                if any(s in text for s in self.stop):
-                    self.done[row] = True
-        return self.done.clone()
-
-
-class _TopLogprobs:
-    """Records the k most likely next tokens (log-probabilities of the model's distribution) at every step."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.steps: list[tuple[Any, Any]] = []
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        values, ids = torch.log_softmax(scores.float(), dim=-1).topk(self.k, dim=-1)
-        self.steps.append((values.cpu(), ids.cpu()))
-        return scores
-
-    def tokens(self, tokenizer: Any, row: int, ids: list[int], k: int) -> list[dict[str, Any]]:
-        """``Generation.token_logprobs`` of one row: each token's text is what it adds to the decoded text
-        (so the texts concatenate to the output), its log-probability, and its k best alternatives."""
-        import math
-
-        out: list[dict[str, Any]] = []
-        prev = ""
-        for step, tok in enumerate(ids):
-            text = tokenizer.decode(ids[:step + 1], skip_special_tokens=True)
-            values, alts = self.steps[step][0][row].tolist(), self.steps[step][1][row].tolist()
-            top: dict[str, float] = {}
-            for v, a in list(zip(values, alts))[:k]:
-                t = tokenizer.decode([a], skip_special_tokens=False)
-                top[t] = v if t not in top else max(v, top[t]) + math.log1p(math.exp(-abs(v - top[t])))
-            chosen = dict(zip(alts, values)).get(tok)
-            out.append({"token": text[len(prev):] if text.startswith(prev) else tokenizer.decode([tok]), "logprob": chosen, "top": top})
-            prev = text
-        return out
-
-
-class _RowSampler:
-    """Sampling inside greedy decoding: each row with temperature > 0 draws its next token with its
-    own seeded generator (so a request's sample does not depend on its batch) and leaves only that
-    token finite; rows with temperature 0 stay greedy."""
-
-    def __init__(self, temperatures: list[float], top_ps: list[float], seeds: list[int]) -> None:
-        self.temperatures = temperatures
-        self.top_ps = top_ps
-        self.seeds = seeds
-        self.generators: list[Any] = []
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        if not self.generators:
-            self.generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
-        out = scores.clone()
-        for row, (t, top_p) in enumerate(zip(self.temperatures, self.top_ps)):
-            if t <= 0:
-                continue
-            probs = torch.softmax(scores[row].float() / t, dim=-1)
-            if top_p < 1.0:
-                sorted_p, idx = torch.sort(probs, descending=True)
-                drop = sorted_p.cumsum(0) - sorted_p > top_p
-                sorted_p[drop] = 0.0
-                probs = torch.zeros_like(probs).scatter(0, idx, sorted_p)
-            token = torch.multinomial(probs, 1, generator=self.generators[row])
-            out[row] = float("-inf")
-            out[row, token] = 0.0
-        return out
