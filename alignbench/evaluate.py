@@ -6,16 +6,12 @@ a killed run keeps everything but the chunk in flight and ``resume`` redoes only
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import math
 import os
-import re
-import secrets
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +30,12 @@ from alignbench.drift.urial import STOP as URIAL_STOP
 from alignbench.drift.urial import load_urial
 from alignbench.registry import backends, scorers
 from alignbench.resume import check_resume
-from alignbench.run_dir import RunDir, check_run_id
+from alignbench.run_dir import RunDir
+from alignbench.run_folder import new_run_id, open_run_dir
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
 from alignbench.tasks.data import load_samples_for, resolve_data_paths
-from alignbench.tasks.limit import stratified_limit
+from alignbench.task_setup import build_prompt, check_judge_role_flags, sample_params, select_samples, task_scorer_args
 from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, LoglikelihoodRequest, Prompt, Sample, prompt_text
 
 
@@ -85,68 +82,6 @@ class PreparedTask:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def new_run_id(model: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")[-40:] or "model"
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(2)}"
-
-
-def shard_of(task: str, sample_id: str, num_shards: int) -> int:
-    """Deterministic shard of a sample: stable across runs, machines and data order."""
-    digest = hashlib.sha256(f"{task}\x00{sample_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % num_shards
-
-
-def select_samples(samples: list[Sample], task: str, limit: int | None, shard: tuple[int, int] | None) -> list[Sample]:
-    out = stratified_limit(samples, limit)
-    if shard is not None:
-        i, n = shard
-        out = [s for s in out if shard_of(task, s.id, n) == i]
-    return out
-
-
-def build_prompt(cfg: TaskConfig, sample: Sample, system_prompt: str | None, chat: bool | None = None) -> Prompt:
-    """The prompt as sent: a chat conversation (system + user) or a plain string."""
-    system = system_prompt if system_prompt is not None else cfg.prompt.system
-    chat = cfg.prompt.chat if chat is None else chat
-    if isinstance(sample.prompt, list) and chat:  # the data already holds a conversation
-        msgs = list(sample.prompt)
-        if system and not any(m.get("role") == "system" for m in msgs):
-            msgs.insert(0, {"role": "system", "content": system})
-        return msgs
-    if chat:
-        msgs = [{"role": "system", "content": system}] if system else []
-        return msgs + [{"role": "user", "content": str(sample.prompt)}]
-    return f"{system}\n\n{sample.prompt}" if system else str(sample.prompt)
-
-
-SAMPLE_GENERATION_FIELDS = {"temperature": float, "top_p": float, "seed": int, "max_new_tokens": int}
-
-
-def sample_params(params: GenerationParams, sample: Sample, task: str) -> GenerationParams:
-    """The decoding of one sample: the task's, with the sample's ``meta.generation`` fields on top.
-
-    ``meta.generation`` = ``{temperature, top_p, seed, max_new_tokens}`` (any subset) lets a data set
-    vary decoding per sample, e.g. the drift family's decoding perturbation (same prompt at T=0.7).
-    """
-    over = sample.meta.get("generation") if isinstance(sample.meta, dict) else None
-    if not over:
-        return params
-    where = f"task {task!r}: sample {sample.id!r}: meta.generation"
-    if not isinstance(over, dict) or set(over) - set(SAMPLE_GENERATION_FIELDS):
-        raise UsageError(f"{where}: expected an object with keys among {sorted(SAMPLE_GENERATION_FIELDS)}, got {str(over)[:60]!r}")
-    fields: dict[str, Any] = {}
-    for key, value in over.items():
-        kind = SAMPLE_GENERATION_FIELDS[key]
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or (kind is int and not float(value).is_integer())):
-            raise UsageError(f"{where}: {key!r} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-        fields[key] = kind(value)
-    bad = (fields.get("temperature", 0.0) < 0 or not 0 < fields.get("top_p", 1.0) <= 1 or fields.get("max_new_tokens", 1) < 1)
-    if bad:
-        raise UsageError(f"{where}: out of range ({fields}); need temperature >= 0, 0 < top_p <= 1, max_new_tokens >= 1")
-    return replace(params, **fields)
 
 
 def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
@@ -204,39 +139,6 @@ def scorer_notices(prepared: list[PreparedTask]) -> list[str]:
     return [f"task{'s' if len(names) > 1 else ''} {', '.join(names)}: {note}" for note, names in notes.items()]
 
 
-JUDGE_ROLE_FLAGS = {"harm_judge": "--harm-judge", "refusal_judge": "--refusal-judge"}
-
-
-def _takes(scorer_name: str | None, arg: str) -> bool:
-    return arg in inspect.signature(scorers.get(scorer_name or "judge_scores")).parameters
-
-
-def task_scorer_args(t: TaskConfig, cfg: EvalConfig) -> dict[str, Any]:
-    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them."""
-    args = dict(t.scorer_args)
-    for arg in JUDGE_ROLE_FLAGS:
-        value = getattr(cfg, arg)
-        if value and _takes(t.scorer, arg):
-            args[arg] = value
-    return args
-
-
-def check_judge_role_flags(cfg: EvalConfig, tasks: list[TaskConfig]) -> None:
-    """--harm-judge / --refusal-judge name a known judge and some task takes them."""
-    catalog = builtin_judges()
-    for arg, flag in JUDGE_ROLE_FLAGS.items():
-        value = getattr(cfg, arg)
-        if not value:
-            continue
-        try:
-            catalog.config(value)
-        except UsageError as exc:
-            raise UsageError(f"{flag}: {exc}") from None
-        if not any(_takes(t.scorer, arg) for t in tasks):
-            raise UsageError(f"{flag}: none of the tasks ({', '.join(t.name for t in tasks)}) takes a {arg.replace('_', ' ')} "
-                             "(the harmful_rate family does)")
-
-
 def _judge_hashes(prepared: list[PreparedTask]) -> dict[str, str]:
     """Each judge's version hash (of its YAML), by name, in the order the tasks use them."""
     catalog = builtin_judges()
@@ -258,41 +160,6 @@ class Evaluator:
         self._backend = backend
         self._cache_fallback = cache_fallback  # a cache file only read from (a shard reads the main cache)
         self._urial = load_urial(cfg.urial) if cfg.urial else None
-
-    # run folder ---------------------------------------------------------------------------------
-    def _open_run_dir(self) -> RunDir:
-        out = Path(self.cfg.output)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--output {out}: is a file, not a folder; name the folder that gets one sub-folder per run")
-        if self.cfg.run_id is not None:
-            check_run_id(self.cfg.run_id)
-        if self.cfg.resume:
-            if self.cfg.run_id:
-                rd = RunDir(out / self.cfg.run_id)
-                if not rd.exists():
-                    raise UsageError(f"--resume: no run {self.cfg.run_id!r} in {out}")
-            else:
-                rd = self._latest_unfinished(out)
-            return rd
-        run_id = self.cfg.run_id or new_run_id(self.cfg.model)
-        rd = RunDir(out / run_id)
-        if rd.exists():
-            raise UsageError(f"run folder {rd.path} already exists; pass --resume to continue it or another --run-id")
-        return rd
-
-    def _latest_unfinished(self, out: Path) -> RunDir:
-        candidates = []
-        for p in out.glob("*/run.json") if out.is_dir() else []:
-            rd = RunDir(p.parent)
-            try:
-                info = rd.read_run()
-            except UsageError:
-                continue
-            if info.get("status") != "complete" and info.get("model") == self.cfg.model:
-                candidates.append((p.stat().st_mtime, rd))
-        if not candidates:
-            raise UsageError(f"--resume: no unfinished run of {self.cfg.model!r} in {out}; pass --run-id")
-        return max(candidates, key=lambda c: c[0])[1]
 
     # provenance ---------------------------------------------------------------------------------
     def _run_info(self, run_dir: RunDir, backend: Backend, prepared: list[PreparedTask]) -> dict[str, Any]:
@@ -333,7 +200,7 @@ class Evaluator:
         prepared = prepare_tasks(cfg)
         for j in {id(j): j for p in prepared for j in p.judges}.values():
             j.load()  # a judge model that is missing or cannot load stops here, before any generation
-        run_dir = self._open_run_dir()
+        run_dir = open_run_dir(self.cfg)
         if cfg.resume:  # before the model loads: a resume may only add what the stored run is missing
             check_resume(run_dir.read_run(), cfg, {p.cfg.name: task_version_hash(p.cfg, p.data_paths) for p in prepared},
                          _judge_hashes(prepared))
@@ -544,4 +411,4 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> RunDir:
     return Evaluator(cfg, backend).run()
 
 
-__all__ = ["EvalConfig", "Evaluator", "run_eval", "AlignbenchError", "select_samples", "shard_of", "build_prompt"]
+__all__ = ["EvalConfig", "Evaluator", "run_eval", "AlignbenchError", "new_run_id", "prepare_tasks"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
-from alignbench.evaluate import new_run_id
+from alignbench.run_folder import new_run_id
 from alignbench.provenance import scrub_argv
 from alignbench.run_dir import RunDir, check_run_id
 from alignbench.epochs import record_epoch

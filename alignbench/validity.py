@@ -19,7 +19,6 @@ use a fixed seed, so the same run gives the same interval.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.evaluate import shard_of
+from alignbench.task_setup import shard_of
 from conftest import run_main
 
 ray = pytest.importorskip("ray")

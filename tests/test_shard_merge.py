@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.evaluate import select_samples, shard_of
+from alignbench.task_setup import select_samples, shard_of
 from alignbench.types import Sample
 from conftest import read_jsonl, run_cli
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.evaluate import shard_of
+from alignbench.task_setup import shard_of
 from alignbench.sharded import resume_command
 from conftest import read_jsonl, run_main
 

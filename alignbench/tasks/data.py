@@ -13,7 +13,6 @@ import codecs
 import gzip
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

@@ -1,0 +1,112 @@
+"""How a task runs under an ``EvalConfig``, sample by sample: which samples (``--limit``, ``--shard``),
+each sample's prompt (system prompt, chat or plain) and decoding (``meta.generation``), and the scorer
+arguments the run's flags set (``--harm-judge``, ``--refusal-judge``)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from alignbench.config import TaskConfig
+from alignbench.errors import UsageError
+from alignbench.judges.catalog import builtin_judges
+from alignbench.registry import scorers
+from alignbench.tasks.limit import stratified_limit
+from alignbench.types import GenerationParams, Prompt, Sample
+
+if TYPE_CHECKING:
+    from alignbench.evaluate import EvalConfig
+
+
+def shard_of(task: str, sample_id: str, num_shards: int) -> int:
+    """Deterministic shard of a sample: stable across runs, machines and data order."""
+    digest = hashlib.sha256(f"{task}\x00{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % num_shards
+
+
+def select_samples(samples: list[Sample], task: str, limit: int | None, shard: tuple[int, int] | None) -> list[Sample]:
+    out = stratified_limit(samples, limit)
+    if shard is not None:
+        i, n = shard
+        out = [s for s in out if shard_of(task, s.id, n) == i]
+    return out
+
+
+def build_prompt(cfg: TaskConfig, sample: Sample, system_prompt: str | None, chat: bool | None = None) -> Prompt:
+    """The prompt as sent: a chat conversation (system + user) or a plain string."""
+    system = system_prompt if system_prompt is not None else cfg.prompt.system
+    chat = cfg.prompt.chat if chat is None else chat
+    if isinstance(sample.prompt, list) and chat:  # the data already holds a conversation
+        msgs = list(sample.prompt)
+        if system and not any(m.get("role") == "system" for m in msgs):
+            msgs.insert(0, {"role": "system", "content": system})
+        return msgs
+    if chat:
+        msgs = [{"role": "system", "content": system}] if system else []
+        return msgs + [{"role": "user", "content": str(sample.prompt)}]
+    return f"{system}\n\n{sample.prompt}" if system else str(sample.prompt)
+
+
+SAMPLE_GENERATION_FIELDS = {"temperature": float, "top_p": float, "seed": int, "max_new_tokens": int}
+
+
+def sample_params(params: GenerationParams, sample: Sample, task: str) -> GenerationParams:
+    """The decoding of one sample: the task's, with the sample's ``meta.generation`` fields on top.
+
+    ``meta.generation`` = ``{temperature, top_p, seed, max_new_tokens}`` (any subset) lets a data set
+    vary decoding per sample, e.g. the drift family's decoding perturbation (same prompt at T=0.7).
+    """
+    over = sample.meta.get("generation") if isinstance(sample.meta, dict) else None
+    if not over:
+        return params
+    where = f"task {task!r}: sample {sample.id!r}: meta.generation"
+    if not isinstance(over, dict) or set(over) - set(SAMPLE_GENERATION_FIELDS):
+        raise UsageError(f"{where}: expected an object with keys among {sorted(SAMPLE_GENERATION_FIELDS)}, got {str(over)[:60]!r}")
+    fields: dict[str, Any] = {}
+    for key, value in over.items():
+        kind = SAMPLE_GENERATION_FIELDS[key]
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or (kind is int and not float(value).is_integer())):
+            raise UsageError(f"{where}: {key!r} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        fields[key] = kind(value)
+    bad = (fields.get("temperature", 0.0) < 0 or not 0 < fields.get("top_p", 1.0) <= 1 or fields.get("max_new_tokens", 1) < 1)
+    if bad:
+        raise UsageError(f"{where}: out of range ({fields}); need temperature >= 0, 0 < top_p <= 1, max_new_tokens >= 1")
+    return replace(params, **fields)
+
+
+JUDGE_ROLE_FLAGS = {"harm_judge": "--harm-judge", "refusal_judge": "--refusal-judge"}
+
+
+def takes_arg(scorer_name: str | None, arg: str) -> bool:
+    """Whether the scorer (default judge_scores) has a parameter ``arg``."""
+    return arg in inspect.signature(scorers.get(scorer_name or "judge_scores")).parameters
+
+
+def task_scorer_args(t: TaskConfig, cfg: "EvalConfig") -> dict[str, Any]:
+    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them."""
+    args = dict(t.scorer_args)
+    for arg in JUDGE_ROLE_FLAGS:
+        value = getattr(cfg, arg)
+        if value and takes_arg(t.scorer, arg):
+            args[arg] = value
+    return args
+
+
+def check_judge_role_flags(cfg: "EvalConfig", tasks: list[TaskConfig]) -> None:
+    """--harm-judge / --refusal-judge name a known judge and some task takes them."""
+    catalog = builtin_judges()
+    for arg, flag in JUDGE_ROLE_FLAGS.items():
+        value = getattr(cfg, arg)
+        if not value:
+            continue
+        try:
+            catalog.config(value)
+        except UsageError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+        if not any(takes_arg(t.scorer, arg) for t in tasks):
+            raise UsageError(f"{flag}: none of the tasks ({', '.join(t.name for t in tasks)}) takes a {arg.replace('_', ' ')} "
+                             "(the harmful_rate family does)")
