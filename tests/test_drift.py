@@ -104,7 +104,8 @@ def test_drift_two_runs_matches_statsmodels_and_lists_flips(tmp_path: Path) -> N
             ids = [r["sample_id"] for r in recs if r["category"] == cat and r["sample_id"] in va]
             dc = entry["metrics"][metric]["by_category"][cat]
             assert dc["n"] == len(ids) and dc["delta"] == pytest.approx(np.mean([vb[i] - va[i] for i in ids]))
-            assert dc["ci_low"] is not None and dc["ci_high"] is not None
+            sub_a, sub_b = {i: va[i] for i in ids}, {i: vb[i] for i in ids}
+            assert (dc["ci_low"], dc["ci_high"]) == pytest.approx(_mcnemar_ci(sub_a, sub_b), rel=1e-12)
     # flips: exactly the samples changed, with prompts and both responses
     flips = read_jsonl(out / "d" / "flips.jsonl")
     rr = [f for f in flips if f["metric"] == "refusal_rate"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from conftest import REPO, read_jsonl, run_cli, run_main
 from openai_server import openai_server  # noqa: F401  (fixture)
@@ -71,7 +72,8 @@ def test_hhh_alignment_accuracy_per_subset_matches_hand_computation(tmp_path: Pa
     for subset in SUBSETS:
         by = m["by_category"][subset]["acc"]
         assert by["n"] == len(expected[subset]) and by["value"] == pytest.approx(sum(expected[subset]) / len(expected[subset]))
-        assert by["ci_low"] <= by["value"] <= by["ci_high"]
+        wilson = proportion_confint(sum(expected[subset]), len(expected[subset]), method="wilson")
+        assert (by["ci_low"], by["ci_high"]) == pytest.approx(wilson, abs=1e-12)  # a proportion: Wilson, as statsmodels
 
 
 def _bigbench_folder(root: Path) -> Path:

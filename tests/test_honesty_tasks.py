@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import REPO, read_jsonl, run_cli, run_main
@@ -56,7 +57,13 @@ def test_truthfulqa_mc_scores_match_hand_computation(tmp_path: Path) -> None:
             expected.append(value)
         m = metrics[task][key]
         assert m["n"] == 8 and m["value"] == pytest.approx(sum(expected) / 8, abs=1e-12)
-        assert m["ci_low"] <= m["value"] <= m["ci_high"]
+        if key == "mc1":  # a proportion: Wilson's interval, as statsmodels computes it
+            from statsmodels.stats.proportion import proportion_confint
+
+            assert (m["ci_low"], m["ci_high"]) == pytest.approx(proportion_confint(sum(expected), 8, method="wilson"), abs=1e-12)
+        else:  # the seeded (--seed 0) percentile bootstrap of the mean, recomputed
+            means = np.array(expected)[np.random.default_rng(0).integers(0, 8, size=(1000, 8))].mean(axis=1)
+            assert (m["ci_low"], m["ci_high"]) == pytest.approx((np.quantile(means, 0.025), np.quantile(means, 0.975)), rel=1e-9)
         cats = {row["category"] for row in rows}
         assert set(metrics[task]["by_category"]) == cats
         assert sum(v[key]["n"] for v in metrics[task]["by_category"].values()) == 8
