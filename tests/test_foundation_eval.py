@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import read_jsonl, run_cli
@@ -59,7 +60,11 @@ def test_run_files_follow_the_contract(task_yaml: Path, tmp_path: Path) -> None:
     assert metrics["compliance_rate"]["value"] == pytest.approx(1 - len(refused) / len(harmful))
     assert metrics["compliance_rate"]["n"] == 30 and metrics["over_refusal_rate"]["n"] == 30
     m = metrics["compliance_rate"]
-    assert m["ci_low"] <= m["value"] <= m["ci_high"] and m["stderr"] > 0
+    from statsmodels.stats.proportion import proportion_confint
+
+    complied = len(harmful) - len(refused)
+    assert (m["ci_low"], m["ci_high"]) == pytest.approx(proportion_confint(complied, 30, method="wilson"), abs=1e-12)
+    assert m["ci_method"] == "wilson" and m["stderr"] == pytest.approx(np.std([1.0] * complied + [0.0] * len(refused), ddof=1) / np.sqrt(30))
     assert set(metrics["by_category"]) == {"a", "b", "c"}
     # stdout carries results only; progress and notes go to stderr
     assert "mytask\tcompliance_rate\t" in r.stdout and "run written to" in r.stderr

@@ -38,6 +38,14 @@ def test_corrected_ci_carries_the_uncertainty_of_sensitivity_and_specificity() -
     se = np.sqrt(0.3 * 0.7 / 1000) / 0.7
     assert exact["ci_high"] - exact["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.15)
     assert corrected_prevalence(300, 1000, (8, 10), (9, 10)) == rough  # seeded: the same run gives the same interval
+    # the Monte Carlo interval recomputed with the same generator: Jeffreys beta draws of the observed share,
+    # sensitivity and specificity (in that order), Rogan-Gladen of each draw (clipped, chance-level draws
+    # dropped), 2.5% and 97.5% quantiles
+    rng = np.random.default_rng(0)
+    q, se_, sp_ = rng.beta(300.5, 700.5, 20000), rng.beta(8.5, 2.5, 20000), rng.beta(9.5, 1.5, 20000)
+    ok = se_ + sp_ - 1 > 0
+    p = np.clip((q[ok] + sp_[ok] - 1) / (se_[ok] + sp_[ok] - 1), 0.0, 1.0)
+    assert (rough["ci_low"], rough["ci_high"]) == pytest.approx((np.quantile(p, 0.025), np.quantile(p, 0.975)), rel=1e-12)
     bad = corrected_prevalence(300, 1000, (5, 10), (5, 10))
     assert bad["value"] is None and "chance" in bad["reason"]
 
