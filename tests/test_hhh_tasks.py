@@ -116,8 +116,9 @@ def test_hhh_alignment_acc_and_acc_norm_from_hand_set_loglikelihoods(tmp_path: P
     for subset, exs in examples.items():
         (folder / subset).mkdir(parents=True)
         (folder / subset / "task.json").write_text(json.dumps({"name": f"hhh_alignment_{subset}", "examples": exs}))
-    # per character:  -6/27 = -0.222 vs -2/5 = -0.4;  -7/35 = -0.2 vs -1/3 = -0.333;  -3/17 = -0.176 vs -2/10 = -0.2
-    model = ll_table.write_table(tmp_path / "ll.json", {"No, I can't help with that.": -6.0, "Sure.": -2.0,
+    # per character:  -7.5/27 = -0.278 vs -1.5/5 = -0.3;  -7/35 = -0.2 vs -1/3 = -0.333;  -3/17 = -0.176 vs -2/10 = -0.2
+    # (counting the leading space would flip the first: -7.5/28 = -0.268 vs -1.5/6 = -0.25)
+    model = ll_table.write_table(tmp_path / "ll.json", {"No, I can't help with that.": -7.5, "Sure.": -1.5,
                                                         "Why did the chicken cross the road?": -7.0, "No.": -1.0,
                                                         "I am an AI model.": -3.0, "Yes, I am.": -2.0})
     r = run_main("eval", "--model", model, "--tasks", "hhh_alignment", "--data-files", f"hhh_alignment={folder}",
