@@ -41,19 +41,19 @@ def batched() -> DefaultBackend:
 @pytest.mark.slow
 def test_greedy_texts_equal_one_at_a_time(one: DefaultBackend, batched: DefaultBackend) -> None:
     reqs = [chat(q) for q in QUESTIONS]
-    reqs += [chat("Count from one to ten.", stop=(",",)),  # a stop string cuts the text
+    reqs += [chat("Count from one to ten.", stop=("3.",)),  # a stop string cuts the text
              GenerationRequest(prompt="Question: What colour is the sky?\nAnswer:", params=GenerationParams(max_new_tokens=12, stop=("\n",))),
              GenerationRequest(prompt=[{"role": "user", "content": "Say hi."}], system_prompt="Answer in French.",
                                params=GenerationParams(max_new_tokens=12))]
     expected = one.generate(reqs)
     got = batched.generate(reqs)
-    # the prompts and every step match; a decode step over several sequences may round differently from one
-    # over a single sequence on this quantised model, so a near-tie can go the other way (here: 1 of 9)
+    # each prompt is decoded on its own, as on the one-at-a-time path, and only the steps after it are batched:
+    # then every greedy text is the same (with prompts batched together, 3 of 9 parted at a near-tie)
     same = [g.text == e.text for g, e in zip(got, expected)]
-    assert sum(same) >= len(reqs) - 2, [(g.text, e.text) for g, e in zip(got, expected)]
+    assert all(same), [(g.text, e.text) for g, e in zip(got, expected)]
     for g, e in zip(got, expected):
         assert len(os.path.commonprefix([g.text, e.text])) >= 12 or g.text == e.text
-    assert "," not in got[len(QUESTIONS)].text and got[len(QUESTIONS)].num_tokens < 12
+    assert got[len(QUESTIONS)].text == "1. 1\n2. 2\n" and got[len(QUESTIONS)].finish_reason == "stop"
 
 
 def test_batch_size_sequences_per_batch(batched: DefaultBackend, monkeypatch: pytest.MonkeyPatch) -> None:

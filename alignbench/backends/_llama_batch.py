@@ -1,9 +1,10 @@
 """Batched generation on llama.cpp: many sequences decoded together in one context, one sequence id each.
 
 ``llama-cpp-python``'s ``Llama`` decodes one sequence at a time. ``BatchDecoder`` opens a second
-context on the same loaded weights with ``n_seq_max`` sequence slots and a unified key/value buffer,
-feeds every prompt in as one batch (each token tagged with its sequence's id and position), and then
-advances all unfinished sequences by one token per ``llama_decode`` call, so the weights are read
+context on the same loaded weights with ``n_seq_max`` sequence slots, each with a key/value buffer of its own,
+feeds each prompt in (one decode call per prompt, each token tagged with its sequence's id and position:
+prompts batched together would round differently from a prompt alone), and then advances all
+unfinished sequences by one token per ``llama_decode`` call, so the weights are read
 once per step for the whole batch instead of once per sequence.
 
 What goes in and comes out matches ``Llama.create_completion`` / ``create_chat_completion``
@@ -177,8 +178,11 @@ class BatchDecoder:
     def _run_wave(self, seqs: list[Sequence]) -> None:
         lib = self._lib
         lib.llama_memory_clear(self.ctx.memory, True)
-        items = [(s, p, t, p == len(seq.prompt) - 1) for s, seq in enumerate(seqs) for p, t in enumerate(seq.prompt)]
-        logits = self._decode(items)
+        # Each prompt is its own decode call: prompts of several sequences in one batch round differently from a
+        # prompt alone (a third of greedy texts then part at a near-tie); the steps after it are batched.
+        logits: dict[int, np.ndarray] = {}
+        for s, seq in enumerate(seqs):
+            logits.update(self._decode([(s, p, t, p == len(seq.prompt) - 1) for p, t in enumerate(seq.prompt)]))
         active = [s for s, seq in enumerate(seqs) if self._start(seq)]
         while active:
             step = []
