@@ -45,6 +45,22 @@ def fit_softmax(X: np.ndarray, y: np.ndarray, n_classes: int, l2: float = DEFAUL
     return W, res.x[d * n_classes:].astype(np.float32)
 
 
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """Weights and bias of a binary logistic regression (0/1 ``y``): one logit, from a 2-class softmax fit."""
+    W, b = fit_softmax(X, np.asarray(y, dtype=int), 2, l2)
+    return (W[:, 1] - W[:, 0]).astype(np.float32), float(b[1] - b[0])
+
+
+def fit_nested(X: np.ndarray, y: np.ndarray, l2: float, l2_partial: float) -> tuple[np.ndarray, np.ndarray]:
+    """A nested judge (``alignbench.judges.learned``, ``decision: nested``) for ``y`` in {0 negative, 1 positive,
+    2 partial}: column 0 = positive-or-partial vs negative on all rows, column 1 = partial vs positive on the
+    positive rows (penalty ``l2_partial``)."""
+    w0, b0 = fit_logistic(X, y > 0, l2)
+    pos = y > 0
+    w1, b1 = fit_logistic(X[pos], y[pos] == 2, l2_partial)
+    return np.stack([w0, w1], axis=1), np.asarray([b0, b1], dtype=np.float32)
+
+
 def predict(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return softmax(X @ W + b).argmax(axis=1)
 

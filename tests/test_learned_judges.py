@@ -11,6 +11,7 @@ import pytest
 from conftest import read_jsonl, run_main
 
 from alignbench.judges.catalog import builtin_judges
+from alignbench.judges.refusal_features import DECLINING_CUES
 from alignbench.train_clf import fit_softmax, predict
 from alignbench.types import JudgeInput
 
@@ -32,7 +33,49 @@ def test_refusal_clf_ships_offline_and_batches_like_alone() -> None:
     assert together[0].label == "full_refusal" and together[0].score == 1.0
     assert together[3].label == "full_compliance" and together[3].score == 0.0
     with np.load(Path(judge.folder) / "weights.npz", allow_pickle=False) as z:  # plain arrays, no pickle
-        assert z["W"].shape == (384 + 8, 3)
+        # input-layer MiniLM embedding + five refusal matches + the declining cues; two nested logits
+        assert z["W"].shape == (384 + 5 + len(DECLINING_CUES), 2) and z["b"].shape == (2,)
+    assert judge.layers == 0 and judge.max_seq_length == 128 and judge.nested
+
+
+def test_input_layer_embedding_is_the_mean_of_minilm_token_vectors() -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL, resolve_model
+    from alignbench.judges.learned import embed
+
+    path = resolve_model(DEFAULT_EMBEDDING_MODEL)
+    tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    text = "I'm sorry, but I can't help with that."
+    ids = tok(text)["input_ids"]  # [CLS] ... [SEP]
+    with torch.no_grad():
+        e = net.embeddings
+        h = e.LayerNorm(e.word_embeddings.weight[ids] + e.position_embeddings.weight[: len(ids)] + e.token_type_embeddings.weight[0])
+    want = (h.mean(0) / h.mean(0).norm()).numpy()
+    assert len(ids) == 16  # [CLS] i ' m sorry , but i can ' t help with that . [SEP]
+    got = embed([text, text + " " + "word " * 300], DEFAULT_EMBEDDING_MODEL, max_seq_length=32, layers=0)
+    assert got[0] == pytest.approx(want, abs=1e-5)  # padded in a batch with a longer text: the same vector
+    first = tok(text + " " + "word " * 300, truncation=True, max_length=32)["input_ids"]
+    with torch.no_grad():
+        h32 = e.LayerNorm(e.word_embeddings.weight[first] + e.position_embeddings.weight[:32] + e.token_type_embeddings.weight[0])
+    assert got[1] == pytest.approx((h32.mean(0) / h32.mean(0).norm()).numpy(), abs=1e-5)  # cut at 32 tokens
+
+
+def test_head_keeps_every_token_a_truncating_tokenizer_sees() -> None:
+    from transformers import AutoTokenizer
+
+    from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL, resolve_model
+    from alignbench.judges.learned import head
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_EMBEDDING_MODEL))
+    rng = random.Random(1)
+    vocab = ["Sorry,", "I", "can't", "help.", "\n\n1.", "**Step**:", "antidisestablishmentarianism", "x", "-", "  "]
+    for n in range(40):
+        text = "".join(rng.choice(vocab) + rng.choice([" ", "\n", "\t "]) for _ in range(rng.randint(0, 60)))
+        for k in (4, 16, 32):
+            assert tok(head(text, k), truncation=True, max_length=k)["input_ids"] == tok(text, truncation=True, max_length=k)["input_ids"]
+    assert head("a b c d", 2) == "a b " and head("a b", 5) == "a b" and head("", 3) == ""
 
 
 def test_fit_softmax_recovers_a_linear_rule() -> None:
@@ -60,7 +103,7 @@ def labelled(tmp_path: Path, n: int = 24) -> Path:
 
 
 def test_judge_train_recovers_a_separable_rule_and_the_folder_is_a_judge(tmp_path: Path) -> None:
-    out = tmp_path / "myjudge"
+    out = tmp_path / "mytrained"  # a name no other test registers (judge folders are remembered per process)
     res = run_main("judge-train", "--input", labelled(tmp_path), "--output", out, "--folds", "3", "--min-per-class", "3",
                    "--scores", "refuse=1,answer=0", "--json")
     assert res.returncode == 0, res.stderr
@@ -72,7 +115,7 @@ def test_judge_train_recovers_a_separable_rule_and_the_folder_is_a_judge(tmp_pat
                    + json.dumps({"prompt": "x", "response": "Sure! Here are some facts about rivers: they flow."}) + "\n")
     res = run_main("judge", "--judges", out, "--input", new, "--output", tmp_path / "o.jsonl")
     assert res.returncode == 0, res.stderr
-    got = [r["judgments"]["myjudge"] for r in read_jsonl(tmp_path / "o.jsonl")]
+    got = [r["judgments"]["mytrained"] for r in read_jsonl(tmp_path / "o.jsonl")]
     assert [g["label"] for g in got] == ["refuse", "answer"] and [g["score"] for g in got] == [1.0, 0.0]
 
 
