@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,14 @@ from alignbench.config import TaskConfig
 from alignbench.epochs import best_of_judge, cluster_of, done_keys, epoch_seed, task_epochs
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
-from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides, judge_version_hash
-from alignbench.provenance import scrub, scrub_argv, versions, git_commit
+from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides
 from alignbench.drift.urial import STOP as URIAL_STOP
 from alignbench.drift.urial import load_urial
 from alignbench.registry import backends, scorers
 from alignbench.resume import check_resume
 from alignbench.run_dir import RunDir
 from alignbench.run_folder import new_run_id, open_run_dir
+from alignbench.run_info import judge_hashes, run_info
 from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
 from alignbench.tasks.data import load_samples_for, resolve_data_paths
@@ -139,13 +139,6 @@ def scorer_notices(prepared: list[PreparedTask]) -> list[str]:
     return [f"task{'s' if len(names) > 1 else ''} {', '.join(names)}: {note}" for note, names in notes.items()]
 
 
-def _judge_hashes(prepared: list[PreparedTask]) -> dict[str, str]:
-    """Each judge's version hash (of its YAML), by name, in the order the tasks use them."""
-    catalog = builtin_judges()
-    judges = {j.name: j for p in prepared for j in p.judges}
-    return {n: judge_version_hash(getattr(j, "definition", None) or catalog.config(n)) for n, j in judges.items()}
-
-
 def _chunk_size(backend: Backend, cfg: EvalConfig) -> int:
     pref = getattr(backend, "preferred_chunk", None)
     if isinstance(pref, int) and pref > 0:
@@ -161,37 +154,6 @@ class Evaluator:
         self._cache_fallback = cache_fallback  # a cache file only read from (a shard reads the main cache)
         self._urial = load_urial(cfg.urial) if cfg.urial else None
 
-    # provenance ---------------------------------------------------------------------------------
-    def _run_info(self, run_dir: RunDir, backend: Backend, prepared: list[PreparedTask]) -> dict[str, Any]:
-        cfg = asdict(self.cfg)
-        cfg.pop("command", None)
-        judges = {j.name: j for p in prepared for j in p.judges}
-        hashes = _judge_hashes(prepared)
-        return {
-            "run_id": run_dir.path.name,
-            "status": "running",
-            "created": _now(),
-            "finished": None,
-            "command": scrub_argv(self.cfg.command or sys.argv),
-            "config": scrub(cfg),
-            "model": self.cfg.model,
-            "model_fingerprint": backend.fingerprint(),
-            "versions": versions(),
-            "git_commit": git_commit(),
-            "seed": self.cfg.seed,
-            "shard": f"{self.cfg.shard[0]}/{self.cfg.shard[1]}" if self.cfg.shard else None,
-            "tasks": {
-                p.cfg.name: {"version": p.cfg.version, "hash": task_version_hash(p.cfg, p.data_paths), "source": p.cfg.source,
-                             "data": [str(x) for x in p.data_paths] or p.cfg.dataset.hub, "n_samples": len(p.samples),
-                             "epochs": task_epochs(p.cfg, self.cfg.epochs),
-                             "config": p.cfg.model_dump(mode="json"),
-                             # what the backend sends for this task's decoding (servers apply their own defaults otherwise)
-                             "decoding": backend.decoding_fields(self._task_params(p)) if p.cfg.output_type == "generate" else None}
-                for p in prepared
-            },
-            "judges": {n: {"kind": j.kind, "hash": hashes[n]} for n, j in judges.items()},
-        }
-
     # main loop ----------------------------------------------------------------------------------
     def run(self) -> RunDir:
         cfg = self.cfg
@@ -203,7 +165,7 @@ class Evaluator:
         run_dir = open_run_dir(self.cfg)
         if cfg.resume:  # before the model loads: a resume may only add what the stored run is missing
             check_resume(run_dir.read_run(), cfg, {p.cfg.name: task_version_hash(p.cfg, p.data_paths) for p in prepared},
-                         _judge_hashes(prepared))
+                         judge_hashes(prepared))
         backend = self._backend or load_backend(cfg.model, cfg.model_args, BackendOptions(cfg.batch_size, cfg.concurrency, cfg.seed))
         cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path(), fallback=self._cache_fallback)
         model = CachedBackend(backend, cache)
@@ -211,7 +173,7 @@ class Evaluator:
             dropped = run_dir.repair()
             info = run_dir.update_run(status="running", resumed=_now(), torn_bytes_dropped=dropped)
         else:
-            info = self._run_info(run_dir, backend, prepared)
+            info = run_info(cfg, run_dir, backend, prepared, self._task_params)
             run_dir.write_run(info)
         done = done_keys(run_dir.records())
         started = time.time()
