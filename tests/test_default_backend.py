@@ -94,8 +94,8 @@ def test_transformers_fallback_agrees_with_llama_cpp(default_model: DefaultBacke
 
 @pytest.mark.slow
 def test_cli_eval_with_default_model(tmp_path: Path) -> None:
-    r = run_cli("eval", "--model", "default", "--tasks", "harmful_rate", "--limit", "3", "--output", str(tmp_path),
-                "--run-id", "d")
+    r = run_cli("eval", "--model", "default", "--tasks", "harmful_rate", "--limit", "3", "--max-new-tokens", "16",
+                "--output", str(tmp_path), "--run-id", "d")
     assert r.returncode == 0, r.stderr
     info = json.loads((tmp_path / "d" / "run.json").read_text())
     assert info["status"] == "complete" and info["model_fingerprint"]["id"].startswith("default:SmolLM2")
