@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alignbench.accounting import truncation_rate
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.run_folder import new_run_id
@@ -176,6 +177,9 @@ def recompute_metrics(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]
     judge_errors: dict[str, dict[str, int]] = {}
     for t, recs in by_task.items():
         metrics[t] = aggregate_records(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed, reducer=reducer)
+        cut = truncation_rate(recs, seed=seed)  # as eval writes it, so a merged run equals the unsharded one
+        if cut is not None:
+            metrics[t]["truncation_rate"] = cut
         errs = _judge_errors(recs)
         if errs:
             judge_errors[t] = errs

@@ -157,7 +157,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(seed: int, use_cache: boo
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(100, 120))
+@pytest.mark.parametrize("seed", range(100, 110))
 def test_sigkill_then_resume_many_seeds(seed: int, tasks_dir: Path, reference: Path, tmp_path: Path) -> None:
     _trial(seed, tasks_dir, reference, tmp_path)
 
@@ -190,6 +190,17 @@ def judge_files(tmp_path_factory: pytest.TempPathFactory, judge_server) -> Path:
     return d
 
 
+def _settled_count(srv, quiet: float = 1.0, limit: float = 20.0) -> int:
+    """Requests the server has seen once none has arrived for ``quiet`` seconds: a request the killed
+    process sent just before the kill may reach the server's thread a moment later."""
+    n, since, end = len(srv.completion_requests()), time.time(), time.time() + limit
+    while time.time() - since < quiet and time.time() < end:
+        time.sleep(0.05)
+        if (m := len(srv.completion_requests())) != n:
+            n, since = m, time.time()
+    return n
+
+
 def _judge_trial(seed: int, d: Path, tmp: Path, srv) -> None:
     rng = random.Random(seed)
     out = tmp / "out.jsonl"
@@ -200,10 +211,12 @@ def _judge_trial(seed: int, d: Path, tmp: Path, srv) -> None:
         rc = _run_and_kill(argv + (["--resume"] if partial.exists() else []), partial, rng, total=N_JUDGE, by_time_share=0, max_jitter=0.3)
         if rc is not None:
             break
+    if rc is None and out.exists() and not partial.exists():  # killed while exiting, after the complete output was written
+        rc = 0
     if rc is None:
         assert not out.exists()  # the output appears only when every line is judged
         kept = partial.read_bytes().count(b"\n") if partial.exists() else 0
-        before = len(srv.completion_requests())
+        before = _settled_count(srv)
         r = subprocess.run([sys.executable, "-m", "alignbench", *argv, "--resume"], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         assert len(srv.completion_requests()) - before == N_JUDGE - kept  # only the lines not yet written are judged again
@@ -220,7 +233,7 @@ def test_judge_sigkill_then_resume_matches_uninterrupted_run(seed: int, judge_fi
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(200, 210))
+@pytest.mark.parametrize("seed", range(200, 206))
 def test_judge_sigkill_then_resume_many_seeds(seed: int, judge_files: Path, judge_server, tmp_path: Path) -> None:
     _judge_trial(seed, judge_files, tmp_path, judge_server)
 

@@ -104,7 +104,9 @@ def test_ray_shards_of_a_tiny_hf_model_equal_the_unsharded_run(tiny_model_dir: P
     by_key = {(r["task"], r["sample_id"]): r for r in map(json.loads, (full / "samples.jsonl").read_text().splitlines())}
     for r in map(json.loads, (sharded / "samples.jsonl").read_text().splitlines()):
         assert r["response"] == by_key[(r["task"], r["sample_id"])]["response"]
-        assert r.get("loglikelihoods") == by_key[(r["task"], r["sample_id"])].get("loglikelihoods")
+        # a shard shares other prompt prefixes than the whole run (backends/_prefix.py): float32 sums of
+        # hundreds of nats may differ in the last bits
+        assert r.get("loglikelihoods") == pytest.approx(by_key[(r["task"], r["sample_id"])].get("loglikelihoods"), rel=1e-6)
 
 
 @pytest.mark.slow
