@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alignbench.accounting import truncation_rate
+from alignbench.accounting import token_totals, truncation_rate
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.run_folder import new_run_id
@@ -199,7 +199,8 @@ def _new_run_dir(out_root: Path, rid: str, runs: list[Shard]) -> RunDir:
 def merged_info(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]], rd: RunDir, out_root: Path,
                 command: list[str] | None, judge_errors: dict[str, dict[str, int]]) -> dict[str, Any]:
     """The merged run's run.json (status running until its files are written): the first shard's, with
-    the merge's id, command, summed model calls, judge errors and where each shard came from."""
+    the merge's id, command, summed model and judge-model calls, token totals over all samples, judge
+    errors and where each shard came from."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     info = copy.deepcopy(runs[0][1])
     for k in ("error", "resumed", "torn_bytes_dropped", "wall_s"):
@@ -208,6 +209,8 @@ def merged_info(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]], rd:
         run_id=rd.path.name, status="running", created=now, finished=None, shard=None,
         command=scrub_argv(command) if command else info.get("command"),
         model_calls=sum(int(i.get("model_calls") or 0) for _, i in runs),
+        judge_model_calls=sum(int(i.get("judge_model_calls") or 0) for _, i in runs),
+        tokens=token_totals([r for recs in by_task.values() for r in recs]),
         judge_errors=judge_errors,
         merged_from=[{"run_id": i.get("run_id"), "path": str(p), "shard": "%d/%d" % _shard_of(i, p),
                       "created": i.get("created"), "finished": i.get("finished"), "model_calls": i.get("model_calls"),

@@ -58,6 +58,9 @@ def test_shards_run_merge_and_equal_the_unsharded_run(unsharded: Path, tmp_path:
     assert info["status"] == "complete" and info["shard"] is None and info["executor"]["shards"] == 4
     assert [m["shard"] for m in info["merged_from"]] == ["0/4", "1/4", "2/4", "3/4"]
     assert info["model_calls"] == _info(unsharded)["model_calls"]
+    # token totals and judge-model calls are the whole run's, not the first shard's
+    assert info["tokens"] == _info(unsharded)["tokens"] and info["tokens"]["samples"] == len(read_jsonl(merged / "samples.jsonl"))
+    assert info["judge_model_calls"] == _info(unsharded)["judge_model_calls"]
     for k in range(4):  # each shard a normal run folder of its own samples
         shard = tmp_path / "sh.shards" / f"shard-{k}-of-4"
         assert _info(shard)["status"] == "complete" and _info(shard)["shard"] == f"{k}/4"
