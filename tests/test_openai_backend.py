@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -254,8 +255,19 @@ def test_finished_requests_reach_samples_without_the_cache(task_yaml: Path, tmp_
 def test_requests_keep_flowing_across_chunk_boundaries(task_yaml: Path, tmp_path: Path) -> None:
     """With 4 slots and 32-sample chunks, the next chunk's requests start while the current chunk's last
     request is still being answered (it is slow here), instead of after the whole chunk is judged."""
+    next_chunk = {"n": 0}
+    eight_arrived = threading.Event()
+    lock = threading.Lock()
+
     def handler(r):
-        time.sleep(0.6 if "number 31:" in r.text else 0.01)
+        if "number 31:" in r.text:  # held until 8 of the next chunk arrived (or 10 s: the assertion below then fails)
+            eight_arrived.wait(10)
+        elif int(r.text.split("number ")[1].split(":")[0]) >= 32:
+            with lock:
+                next_chunk["n"] += 1
+                if next_chunk["n"] >= 8:
+                    eight_arrived.set()
+        time.sleep(0.01)
         return "Echo: " + r.text
 
     with OpenAIServer(handler) as srv:
