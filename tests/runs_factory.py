@@ -55,3 +55,12 @@ def rewrite_samples(run: RunDir, edit) -> None:
     """Apply ``edit(record) -> record`` to every line of a run's samples.jsonl."""
     recs = [edit(r) for r in run.records()]
     run.samples_file.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+
+
+def synthetic_run(folder: Path, run_id: str, metrics: dict, records: list[dict] | None = None) -> Path:
+    """A complete run folder written by hand: run.json, the given metrics.json and samples."""
+    rd = RunDir(folder / run_id)
+    rd.write_run({"run_id": run_id, "model": "hf:m", "status": "complete", "created": "t", "model_fingerprint": {"hash": "h"}})
+    rd.write_metrics(metrics)
+    rd.append(records or [])
+    return rd.path

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, run_main
-from runs_factory import make_run, rewrite_samples, write_task
+from runs_factory import make_run, rewrite_samples, synthetic_run, write_task
 
 from alignbench.paired import paired_delta
 from alignbench.report import collect, write_report
@@ -22,7 +22,6 @@ from alignbench.report.jury import fleiss_kappa, jury_agreement_table
 from alignbench.report.levels import level_curve, parse_level
 from alignbench.report.tables import fmt_value, parse_judge_eval
 from alignbench.results import load_samples, per_sample_values
-from alignbench.run_dir import RunDir
 
 XSS = "<script>alert(1)</script>"
 JURORS = ("judge_a", "judge_b", "judge_c")
@@ -276,14 +275,6 @@ def test_judge_eval_shapes() -> None:
     assert parse_judge_eval("nonsense") == {}
 
 
-def _synthetic_run(folder: Path, run_id: str, metrics: dict, records: list[dict] | None = None) -> Path:
-    rd = RunDir(folder / run_id)
-    rd.write_run({"run_id": run_id, "model": "hf:m", "status": "complete", "created": "t", "model_fingerprint": {"hash": "h"}})
-    rd.write_metrics(metrics)
-    rd.append(records or [])
-    return rd.path
-
-
 def _rec(v: float, lo: float | None = None, hi: float | None = None, n: int = 10) -> dict:
     return {"value": v, "stderr": None, "ci_low": lo, "ci_high": hi, "n": n}
 
@@ -292,13 +283,13 @@ def test_compression_curve_from_levels_metric_names_and_samples(tmp_path, report
     levels = [0.0, 0.25, 0.5, 0.75, 1.0]
     cc = [0.9, 0.7, 0.4, 0.7, 0.85]
     by_level = {f"c={c}": {"constraint_compliance": _rec(v, v - 0.1, v + 0.05), "semantic_accuracy": _rec(1 - c / 2)} for c, v in zip(levels, cc)}
-    a = _synthetic_run(tmp_path, "cdct-a", {"compression": {"constraint_compliance": _rec(0.71), "by_level": by_level, "by_category": {}}})
+    a = synthetic_run(tmp_path, "cdct-a", {"compression": {"constraint_compliance": _rec(0.71), "by_level": by_level, "by_category": {}}})
     named = {f"constraint_compliance@{c}": _rec(v) for c, v in zip(levels, cc)}
     named.update({f"constraint_compliance_strict@{c}": _rec(v / 2) for c, v in zip(levels, cc)})
-    b = _synthetic_run(tmp_path, "cdct-b", {"compression": {"constraint_compliance": _rec(0.71), **named}})
+    b = synthetic_run(tmp_path, "cdct-b", {"compression": {"constraint_compliance": _rec(0.71), **named}})
     recs = [{"task": "compression", "sample_id": f"{c}-{k}", "category": None, "prompt": "p", "response": "r", "judgments": {},
              "metrics": {"constraint_compliance": float(k < v * 4)}, "meta": {"level": c}} for c, v in zip(levels, cc) for k in range(4)]
-    c = _synthetic_run(tmp_path, "cdct-c", {"compression": {"constraint_compliance": _rec(0.7)}}, recs)
+    c = synthetic_run(tmp_path, "cdct-c", {"compression": {"constraint_compliance": _rec(0.7)}}, recs)
     for path in (a, b, c):
         data = collect([path])
         curve = level_curve(data.runs, data.samples)
@@ -318,7 +309,7 @@ def test_compression_curve_from_levels_metric_names_and_samples(tmp_path, report
 
 
 def test_generic_task_gets_a_plot_and_tables(tmp_path) -> None:
-    run = _synthetic_run(tmp_path, "h", {"honesty": {"mc1": _rec(0.31, 0.2, 0.4, 40), "elo": _rec(1012.0), "by_category": {}}})
+    run = synthetic_run(tmp_path, "h", {"honesty": {"mc1": _rec(0.31, 0.2, 0.4, 40), "elo": _rec(1012.0), "by_category": {}}})
     text, _ = write_report([run], tmp_path / "h.html")
     assert 'alt="honesty: metrics in [0, 1] per run"' in text
     assert "<td>0.310 [0.200, 0.400] (n=40)</td>" in text and "<td>1012.000 (n=10)</td>" in text

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runs_factory import make_run, write_task
+from runs_factory import make_run, synthetic_run, write_task
 
 from alignbench.paired import paired_delta
 from alignbench.report import collect, write_report
@@ -19,7 +19,6 @@ from alignbench.report.frontier import frontier_points, plot_frontier
 from alignbench.report.headline import drift_changes, key_rates, run_changes, validity_text
 from alignbench.report.wide import SMALL_MARK, wide_tables
 from alignbench.results import load_samples, per_sample_values
-from alignbench.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +32,6 @@ def _rec(v: float, lo: float, hi: float, n: int, **extra) -> dict:
     return {"value": v, "stderr": None, "ci_low": lo, "ci_high": hi, "n": n, **extra}
 
 
-def _run(folder: Path, run_id: str, metrics: dict, records: list[dict] | None = None) -> Path:
-    rd = RunDir(folder / run_id)
-    rd.write_run({"run_id": run_id, "model": "hf:m", "status": "complete", "created": "t", "model_fingerprint": {"hash": "h"}})
-    rd.write_metrics(metrics)
-    rd.append(records or [])
-    return rd.path
-
-
 def test_headline_names_the_judge_its_validity_and_the_corrected_rate(tmp_path) -> None:
     # the layout judge cards write (judge_validity beside the metric, corrected rate with the method used)
     card = {"card": "judges/cards/llamaguard.json", "set": "xstest_human", "n": 450, "accuracy": 0.9, "positive": "harmful",
@@ -51,7 +42,7 @@ def test_headline_names_the_judge_its_validity_and_the_corrected_rate(tmp_path) 
                       "refusal_rate": _rec(0.6, 0.5, 0.7, 120, judge="weak", judge_validity={"set": "s", "accuracy": 0.4},
                                            corrected={"value": None, "ci_low": None, "ci_high": None, "reason": "sensitivity + specificity <= 1"}),
                       "elo": _rec(1000.0, 990.0, 1010.0, 10)}}
-    run = _run(tmp_path, "solo", metrics)
+    run = synthetic_run(tmp_path, "solo", metrics)
     html, _ = write_report([run], tmp_path / "r.html")
     lead = html.split('<p class="headline">', 1)[1].split("</p>", 1)[0]
     assert lead.startswith("Run solo evaluated hf:m on hr.")
@@ -135,7 +126,7 @@ def test_wide_tables_sorted_by_headline_metric_with_small_n_marked(tmp_path) -> 
     by = {"big": {"harmful_rate": _rec(0.2, 0.1, 0.3, 40), "refusal_rate": _rec(0.8, 0.7, 0.9, 40)},
           "worst": {"harmful_rate": _rec(0.6, 0.4, 0.8, 30), "refusal_rate": _rec(0.4, 0.2, 0.6, 30)},
           "tiny": {"harmful_rate": _rec(1.0, 0.3, 1.0, 3), "refusal_rate": _rec(0.0, 0.0, 0.7, 3)}}
-    run = _run(tmp_path, "w", {"hr": {"harmful_rate": _rec(0.3, 0.2, 0.4, 73), "by_category": by}})
+    run = synthetic_run(tmp_path, "w", {"hr": {"harmful_rate": _rec(0.3, 0.2, 0.4, 73), "by_category": by}})
     data = collect([run])
     (wt,) = wide_tables(data.runs, data.labels)
     assert (wt.task, wt.breakdown, wt.sort_metric) == ("hr", "category", "harmful_rate")
