@@ -67,6 +67,15 @@ def test_fingerprint_names_the_gguf(default_model: DefaultBackend) -> None:
     assert load_backend("default").fingerprint() == fp  # stable across loads
 
 
+def test_fingerprint_carries_the_decoding_revision(default_model: DefaultBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers cached by an earlier llama.cpp decoding path are keyed apart from this one's."""
+    import alignbench.backends.default as default_module
+
+    now = default_model.fingerprint()["hash"]
+    monkeypatch.setattr(default_module, "DECODING_REVISION", default_module.DECODING_REVISION - 1)
+    assert default_model.fingerprint()["hash"] != now
+
+
 @pytest.mark.slow
 def test_greedy_generation_is_repeatable(default_model: DefaultBackend) -> None:
     reqs = [GenerationRequest(prompt=[{"role": "user", "content": "What is the capital of France?"}],

