@@ -51,11 +51,15 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
     return (W[:, 1] - W[:, 0]).astype(np.float32), float(b[1] - b[0])
 
 
-def fit_nested(X: np.ndarray, y: np.ndarray, l2: float, l2_partial: float) -> tuple[np.ndarray, np.ndarray]:
+def fit_nested(X: np.ndarray, y: np.ndarray, l2: float, l2_partial: float,
+               extra_positive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A nested judge (``alignbench.judges.learned``, ``decision: nested``) for ``y`` in {0 negative, 1 positive,
-    2 partial}: column 0 = positive-or-partial vs negative on all rows, column 1 = partial vs positive on the
-    positive rows (penalty ``l2_partial``)."""
-    w0, b0 = fit_logistic(X, y > 0, l2)
+    2 partial}: column 0 = positive-or-partial vs negative on all rows (plus the rows of ``extra_positive``,
+    all positive), column 1 = partial vs positive on the positive rows (penalty ``l2_partial``)."""
+    if extra_positive is not None and len(extra_positive):
+        w0, b0 = fit_logistic(np.concatenate([X, extra_positive]), np.concatenate([y > 0, np.ones(len(extra_positive), bool)]), l2)
+    else:
+        w0, b0 = fit_logistic(X, y > 0, l2)
     pos = y > 0
     w1, b1 = fit_logistic(X[pos], y[pos] == 2, l2_partial)
     return np.stack([w0, w1], axis=1), np.asarray([b0, b1], dtype=np.float32)
