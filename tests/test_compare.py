@@ -231,3 +231,35 @@ def test_failed_judgments_are_kept_counted_and_left_out_of_the_ratings(env: Path
     info = json.loads((env / "cmp" / "f" / "compare.json").read_text())
     assert info["failed"] == 1 and info["overall"]["n"] == 4
     assert info["overall"]["pairs"] == [{**info["overall"]["pairs"][0], "n": 4, "wins": 0, "losses": 4, "failed": 1}]
+
+
+def test_resume_judges_failed_pairs_again_and_keeps_one_line_each(env: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from openai_server import Reply
+
+    runs = make_runs(env, {"short": lambda i: 2, "long": lambda i: 9}, n=5)
+    jury = jury_yaml(env, ["openai:len-a"])
+    argv = ["compare", *map(str, runs), "--judge", str(jury), "--output", str(env / "cmp"), "--run-id", "r"]
+    broken = {"on": True}
+
+    def handler(req):  # a request error (not cached) for one sample while broken
+        if broken["on"] and "topic 1." in req.text:
+            return Reply(status=400, json={"error": {"message": "bad request", "type": "invalid_request_error", "code": 400}})
+        return longer_wins(req)
+
+    with OpenAIServer(handler) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        assert main(argv) == 0
+        first = _lines(env / "cmp" / "r")
+        failed = [ln for ln in first if ln["winner"] is None]
+        assert failed and json.loads((env / "cmp" / "r" / "compare.json").read_text())["failed"] == len(failed)
+        broken["on"] = False
+        srv.reset()
+        capsys.readouterr()
+        assert main(argv + ["--resume"]) == 0
+        assert f"{5 - len(failed)} pair(s) already judged, {len(failed)} to go ({len(failed)} failed before" in capsys.readouterr().err
+        assert len(srv.completion_requests()) == len(failed) * 2  # the failed pairs only, in both orders
+    lines = _lines(env / "cmp" / "r")
+    assert len(lines) == 5 and sorted(ln["sample_id"] for ln in lines) == [f"q{i:02d}" for i in range(5)]
+    assert all(ln["winner"] == "b" for ln in lines)  # the longer answer (run "long") wins every pair now
+    info = json.loads((env / "cmp" / "r" / "compare.json").read_text())
+    assert info["failed"] == 0 and info["overall"]["n"] == 5

@@ -38,7 +38,8 @@ class CompareCommand:
                        help="reward model: rewards closer than this are a tie (default: the judge's tie_margin, 0)")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the Elo orders")
         again = p.add_mutually_exclusive_group()
-        again.add_argument("--resume", action="store_true", help="continue an interrupted compare (keeps the pairs judged)")
+        again.add_argument("--resume", action="store_true",
+                           help="continue an interrupted compare (keeps the pairs judged; judges failed ones again)")
         again.add_argument("--overwrite", action="store_true", help="replace an existing compare folder")
         p.add_argument("--json", action="store_true", help="print compare.json to stdout instead of a table")
         add_judge_model_options(p)

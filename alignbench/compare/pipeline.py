@@ -8,8 +8,8 @@
   summaries (``alignbench.compare.summary``), ``status`` ``running`` until then ``complete``.
 
 The id defaults to a hash of the runs, the judge and the pair mode, so the same command names the same
-folder. An existing folder is refused unless ``--resume`` (keep its judged lines, judge the rest; the
-settings must match) or ``--overwrite``.
+folder. An existing folder is refused unless ``--resume`` (keep its judged lines, judge the rest and the pairs
+whose judgment failed; the settings must match) or ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,16 @@ def _append(path: Path, lines: list[dict[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
+def _rewrite(path: Path, lines: list[dict[str, Any]]) -> None:
+    """Replace pairs.jsonl with ``lines`` in one step (a kill leaves the old file or the new one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(json.dumps(ln, ensure_ascii=False) + "\n" for ln in lines))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def _folder(opts: CompareOptions, compare_id: str, settings: dict[str, Any]) -> tuple[Path, list[dict[str, Any]]]:
     """The compare folder, ready to append to, and the lines kept from an interrupted compare."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", compare_id) or compare_id in (".", ".."):
@@ -158,9 +168,16 @@ def compare_runs(judge: Judge, opts: CompareOptions, planned: Plan | None = None
                             "bradley_terry": {"pseudo_count": PSEUDO_COUNT, "resamples": BOOTSTRAP_RESAMPLES, "base": 1000, "scale": 400},
                             "elo": {"rounds": ELO_ROUNDS, "k": 32, "seed": opts.seed}}
     write_json_atomic(folder / COMPARE_FILE, info)
-    todo = [u for u in todo_all if u.key not in done]
+    # a pair whose judgment failed (no verdict: a request error, an unparsable answer) is judged again: its line
+    # leaves pairs.jsonl (it holds no verdict, only the error) so that each pair keeps one line
+    failed = {k for k, ln in done.items() if ln.get("winner") is None}
+    if failed:
+        _rewrite(folder / PAIRS_FILE, [ln for k, ln in done.items() if k not in failed])
+    todo = [u for u in todo_all if u.key not in done or u.key in failed]
     if done:
-        print(f"alignbench: resuming {folder}: {len(done)} pair(s) already judged, {len(todo)} to go", file=sys.stderr)
+        again = f" ({len(failed)} failed before, judged again)" if failed else ""
+        print(f"alignbench: resuming {folder}: {len(done) - len(failed)} pair(s) already judged, {len(todo)} to go{again}",
+              file=sys.stderr)
     _judge_all(judging, todo, folder / PAIRS_FILE)
     lines = _read_lines(folder / PAIRS_FILE)
     by_key = {(ln["a"], ln["b"], ln["task"], ln["sample_id"]): ln for ln in lines}
