@@ -164,7 +164,7 @@ class CachedBackend:
         if not getattr(self.backend, "cacheable", True):
             self.model_calls += len(requests)
             if submit is not None:
-                return Submitted(submit(requests), lambda fresh: fresh, lambda got: got)
+                return Submitted(submit(requests), lambda fresh: fresh, lambda got: got, list)
             return Submitted.done(call(requests))
         if self.cache is None:  # one backend, one run: the request alone is the key, no fingerprint needed
             keys = [GenerationCache.key("", kind, p) for p in payloads]
@@ -192,6 +192,11 @@ class CachedBackend:
                     out[i] = decode(hits[k] if k in hits else new[k])
             return out
 
+        def owners(positions: list[int]) -> list[int]:
+            """The request indices answered by the misses at ``positions`` in todo (repeats share one)."""
+            sent = {todo[j] for j in positions}
+            return [i for i, k in enumerate(keys) if k in sent]
+
         def complete(fresh: list[Any]) -> list[Any]:
             got = finished(dict(enumerate(fresh)))
             return [got[i] for i in range(len(requests))]
@@ -200,11 +205,11 @@ class CachedBackend:
         if not todo:
             return Submitted.done(complete([]))
         if submit is not None:
-            return Submitted(submit(misses), complete, finished)
+            return Submitted(submit(misses), complete, finished, owners)
         try:
             fresh = call(misses)
         except AlignbenchError as exc:
-            _keep_partial(exc, finished)
+            _keep_partial(exc, finished, owners)
             raise
         return Submitted.done(complete(fresh))
 
@@ -231,6 +236,39 @@ class CachedBackend:
         submit = getattr(self.backend, "submit_generate", None)
         return self._start("generate", requests, payloads, self.backend.generate, submit, decode)
 
+    def generate_each(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
+        """Like ``generate``, but a request that fails gets its exception in place of its Generation.
+
+        A backend that fails part-way tells which requests were answered (``done``) and which failed
+        (``failed_requests``); the others were only cancelled, so they are sent again. Resending stops
+        when the model answered none of a round's requests (cache hits do not count) and the failure
+        was not the server rejecting a request (``status``: it was unreachable or failing beyond its
+        retries, and another round would only repeat the wait), or when that happens two rounds in a
+        row. A backend that does not say which request failed gives every request left the exception.
+        """
+        out: list[Generation | Exception | None] = [None] * len(requests)
+        todo = list(range(len(requests)))
+        stalled = False  # the model answered nothing in the previous round
+        while todo:
+            try:
+                for i, g in zip(todo, self.generate([requests[i] for i in todo])):
+                    out[i] = g
+                break
+            except Exception as exc:
+                done = getattr(exc, "done", None) or {}
+                for j, g in done.items():
+                    out[todo[j]] = g
+                answered = any(not g.cached for g in done.values())
+                failed = getattr(exc, "failed_requests", None)
+                rejected = isinstance(getattr(exc, "status", None), int)
+                give_up = failed is None or (not answered and (stalled or not rejected))
+                for j in range(len(todo)) if give_up else failed:
+                    if out[todo[j]] is None:
+                        out[todo[j]] = exc
+                todo = [i for i in todo if out[i] is None]
+                stalled = not answered
+        return out  # type: ignore[return-value]
+
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
         payloads = [{"context": r.context, "continuation": r.continuation} for r in requests]
 
@@ -240,27 +278,32 @@ class CachedBackend:
         return self._run("loglikelihood", requests, payloads, self.backend.loglikelihood, decode)
 
 
-def _keep_partial(exc: BaseException, finished: Any) -> None:
+def _keep_partial(exc: BaseException, finished: Any, owners: Any) -> None:
     """A backend that failed part-way may attach ``partial`` = {position: result} of the requests that
     finished: store them (a resumed run does not pay for them again) and attach ``done`` = {request
-    index: result} of every request answered, for the caller to keep."""
+    index: result} of every request answered, for the caller to keep. A backend that also names the
+    positions that failed (``failed``) gets ``failed_requests`` = their request indices: the requests
+    neither done nor failed were only cancelled. Without ``failed``, ``failed_requests`` is None."""
     exc.done = finished(getattr(exc, "partial", None) or {})  # type: ignore[attr-defined]
+    failed = getattr(exc, "failed", None)
+    exc.failed_requests = None if failed is None else owners(failed)  # type: ignore[attr-defined]
 
 
 class Submitted:
     """Requests given to ``CachedBackend.submit_generate``: ``result()`` waits for them (in order);
     ``abort()`` cancels those still running and returns ``{request index: result}`` of those answered.
 
-    When ``result()`` raises, the exception carries ``done`` = ``{request index: result}``.
+    When ``result()`` raises, the exception carries ``done`` = ``{request index: result}`` and
+    ``failed_requests`` (see ``_keep_partial``).
     """
 
-    def __init__(self, pending: Any, complete: Any, finished: Any) -> None:
-        self._pending, self._complete, self._finished = pending, complete, finished
+    def __init__(self, pending: Any, complete: Any, finished: Any, owners: Any) -> None:
+        self._pending, self._complete, self._finished, self._owners = pending, complete, finished, owners
         self._out: list[Any] | None = None
 
     @classmethod
     def done(cls, results: list[Any]) -> "Submitted":
-        s = cls(None, None, None)
+        s = cls(None, None, None, None)
         s._out = results
         return s
 
@@ -269,7 +312,7 @@ class Submitted:
             try:
                 fresh = self._pending.result()
             except AlignbenchError as exc:
-                _keep_partial(exc, self._finished)
+                _keep_partial(exc, self._finished, self._owners)
                 raise
             self._out = self._complete(fresh)
         return self._out

@@ -3,6 +3,7 @@ local OpenAI-compatible server."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -283,3 +284,153 @@ def test_jury_server_error_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
         jd = j.judge(items())[0]
         j.close()
     assert jd.label == "yes" and jd.raw["backend_errors"] == 1 and jd.raw["verdicts"][1]["error"]
+
+
+# one juror's failing requests on a real local server --------------------------------------------
+
+BAD = 3  # the item whose prompt judge-b's server rejects
+
+
+def _item_of(req) -> int:  # from the body: ``req.text`` is filled in only when the server routes the request
+    return int(req.messages[-1]["content"].split("Question ")[1].split("?")[0])
+
+
+def _asked(srv: OpenAIServer, model: str, item: int | None = None) -> list:
+    return [r for r in srv.completion_requests() if r.model == model and (item is None or _item_of(r) == item)]
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.005)
+
+
+def _server_jury(srv: OpenAIServer, monkeypatch: pytest.MonkeyPatch, **params: Any):
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    return rubric(models=["openai:judge-a", "openai:judge-b"], scale={"yes": 1.0, "no": 0.0}, **params)
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no-cache"])
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_one_rejected_prompt_fails_only_its_own_verdict(monkeypatch: pytest.MonkeyPatch, cache: bool, concurrency: int) -> None:
+    """judge-b's server rejects item 3 with a 400. concurrency 1: the requests go one by one, so items
+    0-2 are answered, 3 fails, 4-7 are still waiting for the slot (cancelled before they were sent):
+    exactly 8 requests (none of the answered ones is sent again). concurrency 8: all 8 are in flight and
+    the server holds every other answer until that item is asked again, and rejects item 3 only once
+    all 8 arrived: the 7 cancelled ones are each sent once more, 8 + 7 = 15 requests."""
+    held = concurrency == 8
+
+    def handler(req) -> Any:
+        if req.model == "judge-a":
+            return "VERDICT: yes"
+        i = _item_of(req)
+        if i == BAD:
+            if held:
+                _wait(lambda: len(_asked(srv, "judge-b")) >= 8)
+            return Reply(status=400, json={"error": {"message": "This model's maximum context length is 16 tokens"}})
+        if held and len(_asked(srv, "judge-b", i)) == 1:
+            _wait(lambda: len(_asked(srv, "judge-b", i)) >= 2)  # answers only a request nobody waits for any more
+        return "VERDICT: no"
+
+    with OpenAIServer(handler, models=["judge-a", "judge-b"]) as srv:
+        j = _server_jury(srv, monkeypatch, cache=cache, concurrency=concurrency)
+        out = j.judge(items(8))
+        j.close()
+        assert len(_asked(srv, "judge-a")) == 8
+        assert len(_asked(srv, "judge-b", BAD)) == 1  # a rejection is neither retried nor sent again
+        assert len(_asked(srv, "judge-b")) == (15 if held else 8)
+        assert all(len(_asked(srv, "judge-b", i)) == (2 if held else 1) for i in range(8) if i != BAD)
+    for i, jd in enumerate(out):
+        a, b = jd.raw["verdicts"]
+        assert (a["label"], a["error"]) == ("yes", None)
+        if i == BAD:
+            assert b["label"] is None and "HTTP 400" in b["error"] and "maximum context length" in b["error"]
+            assert jd.raw["backend_errors"] == 1 and jd.label == "yes"
+        else:
+            assert (b["label"], b["text"], b["error"]) == ("no", "VERDICT: no", None)
+            assert jd.raw["backend_errors"] == 0
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no-cache"])
+@pytest.mark.parametrize("status", [500, 400])
+def test_a_juror_failing_every_request_is_not_asked_again_and_again(monkeypatch: pytest.MonkeyPatch, cache: bool,
+                                                                    status: int) -> None:
+    """Every judge-b request fails. 500 is retried (2 retries): the first request out of retries ends
+    the round, it answered nothing, so nothing is sent again: at most 8 x (1 + 2) = 24 requests (sending
+    the cancelled ones again, round after round, would be >= 8 + 7 + ... + 1 = 36 plus the retries).
+    400 is the server rejecting each request: the cancelled ones get one more round, which answers
+    nothing either: at most 8 + 7 = 15."""
+
+    def handler(req) -> Any:
+        if req.model == "judge-a":
+            return "VERDICT: yes"
+        return Reply(status=status, json={"error": {"message": f"judge-b fails with {status}"}})
+
+    with OpenAIServer(handler, models=["judge-a", "judge-b"]) as srv:
+        j = _server_jury(srv, monkeypatch, cache=cache, model_args={"max_retries": 2, "backoff": 0.01, "max_backoff": 0.02})
+        out = j.judge(items(8))
+        j.close()
+        assert len(_asked(srv, "judge-a")) == 8
+        sent = len(_asked(srv, "judge-b"))
+        assert (3 <= sent <= 24) if status == 500 else (8 <= sent <= 15)
+    for jd in out:
+        a, b = jd.raw["verdicts"]
+        assert (a["label"], a["error"]) == ("yes", None)
+        assert b["label"] is None and f"HTTP {status}" in b["error"] and f"judge-b fails with {status}" in b["error"]
+        assert jd.raw["backend_errors"] == 1
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no-cache"])
+def test_generate_each_maps_a_failure_to_every_request_that_shares_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      cache: bool) -> None:
+    """Identical requests are sent once; a rejection of that one request is every copy's answer."""
+    from alignbench.backends.base import load_backend
+    from alignbench.cache import CachedBackend, GenerationCache
+    from alignbench.types import GenerationParams, GenerationRequest
+
+    def handler(req) -> Any:
+        return Reply(status=400, json={"error": {"message": "too long"}}) if "bad" in req.text else f"ok {req.text}"
+
+    with OpenAIServer(handler) as srv:
+        store = GenerationCache(tmp_path / "c.sqlite") if cache else None
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        b = CachedBackend(load_backend("openai:judge", {"base_url": srv.base_url}), store)
+        prompts = ["x0", "bad", "x0", "bad", "x1"]
+        out = b.generate_each([GenerationRequest(prompt=p, params=GenerationParams(max_new_tokens=8)) for p in prompts])
+        b.backend.close()
+        assert sum(r.text == "bad" for r in srv.completion_requests()) == 1
+    assert [o.text if not isinstance(o, BaseException) else None for o in out] == ["ok x0", None, "ok x0", None, "ok x1"]
+    assert out[1] is out[3] and "HTTP 400: too long" in str(out[1])
+    if store is not None:
+        store.close()
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no-cache"])
+def test_cached_verdicts_do_not_count_as_answers_of_a_juror_that_is_down(monkeypatch: pytest.MonkeyPatch, cache: bool) -> None:
+    """Items 0-3 are judged while judge-b is up; then it fails every request (500, no retries). Judging
+    items 0-7, 0-3 come from the cache (or this run's memo) and 4-7 are sent: the server fails the first
+    once all 4 arrived and holds the rest until asked again. The round got no answer from the model
+    (hits are not answers), so the 3 cancelled requests are not sent again: exactly 4 requests."""
+    down = False
+
+    def handler(req) -> Any:
+        if req.model == "judge-a" or not down:
+            return "VERDICT: yes"
+        i = _item_of(req)
+        if i == 4:
+            _wait(lambda: len(_asked(srv, "judge-b")) >= 4)
+        else:
+            _wait(lambda: len(_asked(srv, "judge-b", i)) >= 2, timeout=2.0)
+        return Reply(status=500, json={"error": {"message": "judge-b is down"}})
+
+    with OpenAIServer(handler, models=["judge-a", "judge-b"]) as srv:
+        j = _server_jury(srv, monkeypatch, cache=cache, model_args={"max_retries": 0})
+        j.judge(items(4))
+        srv.reset()
+        down = True
+        out = j.judge(items(8))
+        j.close()
+        assert len(_asked(srv, "judge-b")) == 4 and len(_asked(srv, "judge-a")) == 4
+    assert [jd.raw["verdicts"][1]["label"] for jd in out] == ["yes"] * 4 + [None] * 4
+    assert all("judge-b is down" in jd.raw["verdicts"][1]["error"] for jd in out[4:])

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import safety_references as ref
-from openai_server import OpenAIServer, Recorded
+from openai_server import OpenAIServer, Recorded, Reply
 from alignbench.judges.catalog import builtin_judges
 from alignbench.types import JudgeInput
 
@@ -217,6 +218,23 @@ def test_server_errors_become_judgment_errors_not_labels() -> None:
         (out,) = j.judge([ITEM])
         j.close()
     assert out.label is None and "context too long" in out.error
+
+
+def test_a_rejected_request_fails_only_its_own_judgment() -> None:
+    items = [JudgeInput(prompt=f"zqx{k}", response=f"resp {k}", sample_id=k) for k in "abcd"]
+
+    def handler(req) -> Any:
+        if "zqxc" in req.text:
+            return Reply(status=400, json={"error": {"message": "context too long"}})
+        return Recorded("Yes")
+
+    with OpenAIServer(handler) as srv:
+        j = _server_judge(srv, "harmbench_cls")
+        outs = j.judge(items)
+        j.close()
+        assert sum("zqxc" in r.text for r in srv.completion_requests()) == 1  # the rejected request is not sent again
+    assert [o.label for o in outs] == ["unsafe", "unsafe", None, "unsafe"]
+    assert outs[2].error is not None and "HTTP 400: context too long" in outs[2].error
 
 
 def test_a_second_wildguard_field_is_served_from_the_cache() -> None:

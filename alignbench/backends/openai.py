@@ -17,7 +17,8 @@ The evaluator hands over the next chunk's requests before judging the current on
 connections and malformed bodies are retried with exponential backoff and jitter (a
 ``Retry-After`` header is honoured); once retries run out, or on a non-retryable 4xx, a one-line
 ``BackendError`` (exit 3) is raised. The requests that did finish are attached to the error as
-``partial`` so the cache keeps them and ``--resume`` does not pay for them again.
+``partial`` so the cache keeps them and ``--resume`` does not pay for them again; ``failed`` lists
+the requests that failed (the others were cancelled), and a rejection carries its HTTP ``status``.
 
 Log-likelihoods use /v1/completions with ``echo=true, logprobs=1``: the server returns the
 log-probability of every prompt token; the continuation's tokens are found by ``text_offset`` and
@@ -246,11 +247,14 @@ class OpenAIBackend(Backend):
         return _Calls(self, self.client.submit(factories), what, unsupported)
 
     def _rejected(self, exc: RejectedRequest, what: str, unsupported: tuple[int, ...]) -> Exception:
-        """A rejected request as a one-line error (UsageError for ``unsupported`` statuses), keeping ``partial``."""
+        """A rejected request as a one-line error (UsageError for ``unsupported`` statuses), keeping ``partial``
+        and ``failed``; ``status`` is the HTTP status (the server answered: the failure is the request's own)."""
         hint = "; check OPENAI_API_KEY" if exc.status in (401, 403) else ""
         msg = f"openai server {self.client.public_base_url} rejected a {what} request for model {self.target!r}: {exc}{hint}"
         err: Exception = UsageError(f"{msg}; {LOGPROBS_HINT}") if exc.status in unsupported else BackendError(msg)
         err.partial = getattr(exc, "partial", {})  # type: ignore[attr-defined]
+        err.failed = getattr(exc, "failed", None)  # type: ignore[attr-defined]
+        err.status = exc.status  # type: ignore[attr-defined]
         return err
 
     def _generation_call(self, r: GenerationRequest) -> Callable[[], Awaitable[Generation]]:

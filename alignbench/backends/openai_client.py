@@ -97,7 +97,8 @@ class Pending(Generic[T]):
     ``abort()`` cancels those still running and returns ``{index: result}`` of those that finished.
 
     If one call fails, the others are cancelled and ``result()`` raises its exception with
-    ``partial`` = ``{index: result}`` of the calls that had finished.
+    ``partial`` = ``{index: result}`` of the calls that had finished and ``failed`` = the indices of
+    the calls that failed (the rest were cancelled: they may well succeed when sent again).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, factories: list[Callable[[], Awaitable[T]]]) -> None:
@@ -120,10 +121,11 @@ class Pending(Generic[T]):
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        failed = next((t for t in self._tasks if not t.cancelled() and t.exception() is not None), None)
-        if failed is not None:
-            exc = failed.exception()
+        failed = [i for i, t in enumerate(self._tasks) if not t.cancelled() and t.exception() is not None]
+        if failed:
+            exc = self._tasks[failed[0]].exception()
             exc.partial = self._finished()  # type: ignore[union-attr]
+            exc.failed = failed  # type: ignore[union-attr]
             raise exc  # type: ignore[misc]
         return [t.result() for t in self._tasks]
 
@@ -218,7 +220,7 @@ class OpenAIClient:
         """Run the coroutines concurrently; results in order.
 
         If one fails, the rest are cancelled and its exception is raised with ``partial``:
-        ``{index: result}`` of those that finished.
+        ``{index: result}`` of those that finished, and ``failed``: the indices of those that failed.
         """
         return self.submit(factories).result()
 

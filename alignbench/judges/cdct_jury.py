@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from alignbench.judges.jury import LLMRubricJudge, _one_line
+from alignbench.judges.jury import LLMRubricJudge, _one_line, model_answers
 from alignbench.registry import judge_kinds
 from alignbench.types import JudgeInput, Judgment, prompt_text
 
@@ -145,10 +145,7 @@ class CdctJuryJudge(LLMRubricJudge):
         def run(position: int) -> list[str | BaseException]:
             texts = [self.axis_prompt(it, position, a) for it in items for a in AXES]
             reqs = [self.request(t, it) for t, it in zip(texts, (it for it in items for _ in AXES))]
-            try:
-                return [g.text for g in backends[position].generate(reqs)]
-            except Exception as exc:  # this model failed: each of its verdicts records it
-                return [exc] * len(reqs)
+            return model_answers(backends[position], reqs)
 
         with ThreadPoolExecutor(max_workers=len(backends)) as pool:
             answers = list(pool.map(run, range(len(backends))))

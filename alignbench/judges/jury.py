@@ -22,7 +22,8 @@ Params (both kinds):
   ``cache`` (true: judge calls go through the generation cache, so a re-run asks nothing again).
 
 All models' requests of a batch are issued together (one thread per model, each backend keeps
-its own requests in flight), so server backends overlap.
+its own requests in flight), so server backends overlap. A request that fails fails only its own
+verdict (``CachedBackend.generate_each``).
 
 Verdicts are parsed strictly (``alignbench.judges._verdicts``). ``Judgment.raw`` (a contract that
 ``alignbench.jury_agreement.jury_agreement`` and scorers read)::
@@ -62,6 +63,12 @@ from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, Ju
 def _one_line(exc: BaseException) -> str:
     msg = str(exc).splitlines()[0] if str(exc) else ""
     return f"{exc.__class__.__name__}: {msg}"[:500]
+
+
+def model_answers(backend: Any, reqs: list[GenerationRequest]) -> list[str | BaseException]:
+    """One model's outputs for ``reqs`` in order, a failed request's exception in its place
+    (``CachedBackend.generate_each``: one bad prompt fails only its own verdict)."""
+    return [g if isinstance(g, BaseException) else g.text for g in backend.generate_each(reqs)]
 
 
 @judge_kinds.register("llm_rubric")
@@ -184,18 +191,13 @@ class LLMRubricJudge(Judge):
 
     # calls --------------------------------------------------------------------------------------
     def ask(self, texts: list[str], owners: list[JudgeInput]) -> list[list[str | BaseException]]:
-        """Send every prompt to every model at once; per model, the outputs (or the exception) in order."""
+        """Send every prompt to every model at once; per model, the outputs in order (a failed request's
+        exception in its place, see ``model_answers``)."""
         backends = self.backends()
         reqs = [self.request(t, it) for t, it in zip(texts, owners)]
 
-        def run(b: Any) -> list[str | BaseException]:
-            try:
-                return [g.text for g in b.generate(reqs)]
-            except Exception as exc:  # this model failed: every one of its verdicts records it
-                return [exc] * len(reqs)
-
         with ThreadPoolExecutor(max_workers=len(backends)) as pool:
-            return list(pool.map(run, backends))
+            return list(pool.map(lambda b: model_answers(b, reqs), backends))
 
     # parsing and aggregation --------------------------------------------------------------------
     def verdict(self, judge_id: str, outputs: list[str | BaseException]) -> dict[str, Any]:

@@ -165,7 +165,9 @@ class ClassifierJudge(Judge):
         self.load()
         reqs = [GenerationRequest(prompt=self.build_prompt(it), params=self.gen_params, task=f"judge:{self.name}",
                                   sample_id=it.sample_id) for it in items]
-        return [self.judgment(g) for g in self._backend.generate(reqs)]
+        out = self._backend.generate_each(reqs)  # a request that failed fails only its own judgment
+        return [Judgment(error=f"{g.__class__.__name__}: {g}".splitlines()[0][:500]) if isinstance(g, BaseException)
+                else self.judgment(g) for g in out]
 
     def judgment(self, gen: Generation) -> Judgment:
         text = gen.text
