@@ -37,6 +37,17 @@ def test_notebook_executes_on_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     make_run(task, out, "before", 0.9)
     make_run(task, out, "after", 0.4)
     metrics = {rid: json.loads((out / rid / "metrics.json").read_text())["hr"] for rid in ("before", "after")}
+    # a finished compare of the two runs (a tiny reward model, in process) beside them, and one left unfinished
+    from alignbench.cli import main
+    from tiny_model import build_tiny_reward_model
+
+    monkeypatch.setenv("ALIGNBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    rm = build_tiny_reward_model(tmp_path / "rm", seed=3)
+    assert main(["compare", str(out / "before"), str(out / "after"), "--judge", "skywork_reward", "--judge-model",
+                 f"skywork_reward={rm}", "--output", str(out), "--run-id", "cmp"]) == 0
+    cmp = json.loads((out / "cmp" / "compare.json").read_text())
+    (out / "cmp-unfinished").mkdir()
+    (out / "cmp-unfinished" / "compare.json").write_text(json.dumps({**cmp, "status": "running"}))
     monkeypatch.setenv("ALIGNBENCH_RUNS", str(out))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -57,4 +68,18 @@ def test_notebook_executes_on_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     pngs = [o for outs in outputs.values() for o in outs if "image/png" in (o.get("data") or {})]
     assert len(pngs) >= 3  # harm bars + two category plots
     assert any("refusal_xstest" in t and "0 / 40" in t for t in texts)
+    # the judges behind the numbers: each judged metric with its judge and, for a carded judge, the corrected rate
+    judged = next(t for t in texts if "metric value(s) decided by a judge" in t)
+    for rid in ("before", "after"):
+        rec = metrics[rid]["refusal_rate"]
+        line = next(x for x in judged.splitlines() if " refusal_rate " in x and f" {rid} " in x)
+        assert "refusal_xstest" in line and f"{rec['value']:.4f} [{rec['ci_low']:.4f}, {rec['ci_high']:.4f}]" in line
+        fixed = rec["corrected"]  # refusal_xstest has a card: the corrected rate stands beside the raw one
+        assert f"{fixed['value']:.4f} [{fixed['ci_low']:.4f}, {fixed['ci_high']:.4f}]" in line
+        assert f"{rec['judge_validity']['sensitivity']['value']:.3f} / {rec['judge_validity']['specificity']['value']:.3f}" in line
+    # the ranking: the finished compare only, its Bradley-Terry ratings as compare.json has them
+    assert any(f"1 finished compare folder(s) under {out}" in t for t in texts)
+    ranking = next(t for t in texts if "compare_id" in t and "skywork_reward" in t)
+    for run, r in cmp["overall"]["bradley_terry"].items():
+        assert any(run in x and f"{r['rating']:.1f}" in x for x in ranking.splitlines())
     print(f"notebook executed in {elapsed:.1f} s")
