@@ -8,6 +8,11 @@ from typing import Any, ClassVar
 from alignbench.types import JudgeInput, Judgment
 
 
+def error_message(exc: BaseException) -> str:
+    """A failed judgment's ``error``: the exception's class and the first line of its message, at most 500 characters."""
+    return f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
+
+
 class Judge(ABC):
     """Subclasses set ``kind`` and implement ``judge_batch``.
 
@@ -45,8 +50,7 @@ class Judge(ABC):
                 if len(res) != len(idx):
                     raise RuntimeError(f"returned {len(res)} judgments for {len(idx)} items")
             except Exception as exc:  # keep the samples, record why
-                msg = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
-                res = [Judgment(error=msg) for _ in idx]
+                res = [Judgment(error=error_message(exc)) for _ in idx]
             for i, r in zip(idx, res):
                 out[i] = r
         return out

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from alignbench.judges.jury import LLMRubricJudge, _one_line, model_answers
+from alignbench.judges.base import error_message
+from alignbench.judges.jury import LLMRubricJudge, model_answers
 from alignbench.registry import judge_kinds
 from alignbench.types import JudgeInput, Judgment, prompt_text
 
@@ -161,7 +162,7 @@ class CdctJuryJudge(LLMRubricJudge):
         problems = []
         for axis, out in zip(AXES, outputs):
             if isinstance(out, BaseException):
-                v["error"] = _one_line(out)
+                v["error"] = error_message(out)
                 continue
             v["texts"][axis] = out
             try:

@@ -55,14 +55,9 @@ from typing import Any
 from alignbench.backends.base import Backend, BackendOptions, load_backend
 from alignbench.errors import UsageError
 from alignbench.judges._verdicts import Scale, VerdictError, parse_aspects, parse_verdict
-from alignbench.judges.base import Judge
+from alignbench.judges.base import Judge, error_message
 from alignbench.registry import judge_kinds
 from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, Judgment, prompt_text
-
-
-def _one_line(exc: BaseException) -> str:
-    msg = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{exc.__class__.__name__}: {msg}"[:500]
 
 
 def model_answers(backend: Any, reqs: list[GenerationRequest]) -> list[str | BaseException]:
@@ -204,7 +199,7 @@ class LLMRubricJudge(Judge):
         out = outputs[0]
         v: dict[str, Any] = {"judge": judge_id, "label": None, "score": None, "text": None, "parse_error": None, "error": None}
         if isinstance(out, BaseException):
-            v["error"] = _one_line(out)
+            v["error"] = error_message(out)
             return v
         v["text"] = out
         try:

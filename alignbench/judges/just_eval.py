@@ -25,7 +25,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from alignbench.judges.jury import LLMRubricJudge, _one_line
+from alignbench.judges.base import error_message
+from alignbench.judges.jury import LLMRubricJudge
 from alignbench.registry import judge_kinds
 from alignbench.types import JudgeInput, Judgment
 
@@ -106,7 +107,7 @@ class JustEvalJudge(LLMRubricJudge):
     def scored(self, judge_id: str, answer: str | BaseException, aspects: list[str]) -> dict[str, Any]:
         v: dict[str, Any] = {"judge": judge_id, "aspects": None, "text": None, "parse_error": None, "error": None}
         if isinstance(answer, BaseException):
-            v["error"] = _one_line(answer)
+            v["error"] = error_message(answer)
             return v
         v["text"] = answer
         try:

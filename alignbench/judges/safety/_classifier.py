@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from alignbench.backends.base import BackendOptions, load_backend, parse_model_spec
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges._verdicts import VerdictError
-from alignbench.judges.base import Judge
+from alignbench.judges.base import Judge, error_message
 from alignbench.judges.safety._probs import verdict_probabilities
 from alignbench.types import Generation, GenerationParams, GenerationRequest, JudgeInput, Judgment, Message, Prompt
 
@@ -166,8 +166,7 @@ class ClassifierJudge(Judge):
         reqs = [GenerationRequest(prompt=self.build_prompt(it), params=self.gen_params, task=f"judge:{self.name}",
                                   sample_id=it.sample_id) for it in items]
         out = self._backend.generate_each(reqs)  # a request that failed fails only its own judgment
-        return [Judgment(error=f"{g.__class__.__name__}: {g}".splitlines()[0][:500]) if isinstance(g, BaseException)
-                else self.judgment(g) for g in out]
+        return [Judgment(error=error_message(g)) if isinstance(g, BaseException) else self.judgment(g) for g in out]
 
     def judgment(self, gen: Generation) -> Judgment:
         text = gen.text
