@@ -56,11 +56,9 @@ def fit_nested(X: np.ndarray, y: np.ndarray, l2: float, l2_partial: float,
     """A nested judge (``alignbench.judges.learned``, ``decision: nested``) for ``y`` in {0 negative, 1 positive,
     2 partial}: column 0 = positive-or-partial vs negative on all rows (plus the rows of ``extra_positive``,
     all positive), column 1 = partial vs positive on the positive rows (penalty ``l2_partial``)."""
-    if extra_positive is not None and len(extra_positive):
-        w0, b0 = fit_logistic(np.concatenate([X, extra_positive]), np.concatenate([y > 0, np.ones(len(extra_positive), bool)]), l2)
-    else:
-        w0, b0 = fit_logistic(X, y > 0, l2)
     pos = y > 0
+    extra = np.zeros((0, X.shape[1]), X.dtype) if extra_positive is None else extra_positive
+    w0, b0 = fit_logistic(np.concatenate([X, extra]), np.concatenate([pos, np.ones(len(extra), bool)]), l2)
     w1, b1 = fit_logistic(X[pos], y[pos] == 2, l2_partial)
     return np.stack([w0, w1], axis=1), np.asarray([b0, b1], dtype=np.float32)
 

@@ -84,11 +84,10 @@ def main() -> int:
     # Extra refusal examples: the refusing first sentence of each (multi-sentence) refusal, alone. Without
     # them a judge learnt from two models' long refusals reads a third's one-sentence refusals close to the
     # line (leave one model out, GPT-4's "Sorry, but I can't assist with that." at a median logit of 0.4).
-    opening_of = {i: o for i, it in enumerate(items) if y[i] > 0 and args.openings and (o := refusal_opening(it.response))}
-    rows_o = list(opening_of)
-    X_open = (features([dataclasses.replace(items[i], response=opening_of[i]) for i in rows_o], names, DEFAULT_EMBEDDING_MODEL,
-                       "cpu", args.max_seq_length, args.phrase_weight, layers) if rows_o else np.zeros((0, X.shape[1]), np.float32))
-    open_rows = np.asarray(rows_o, dtype=int)
+    openings = {i: o for i, it in enumerate(items) if y[i] > 0 and args.openings and (o := refusal_opening(it.response))}
+    open_rows = np.asarray(list(openings), dtype=int)
+    X_open = (features([dataclasses.replace(items[i], response=o) for i, o in openings.items()], names, DEFAULT_EMBEDDING_MODEL,
+                       "cpu", args.max_seq_length, args.phrase_weight, layers) if openings else np.zeros((0, X.shape[1]), np.float32))
 
     def extra(train: np.ndarray) -> np.ndarray:
         return X_open[np.isin(open_rows, train)]
@@ -108,7 +107,7 @@ def main() -> int:
     spec = {"labels": LABELS, "scores": SCORES, "decision": "nested", "embedder": DEFAULT_EMBEDDING_MODEL, "features": names,
             **({} if layers is None else {"layers": layers}),
             "max_seq_length": args.max_seq_length, "phrase_weight": args.phrase_weight, "l2": args.l2, "l2_partial": args.l2_partial,
-            "refusal_openings": len(rows_o), "trained_on": "xstest_human", "n_train": len(rows), "data": data}
+            "refusal_openings": len(openings), "trained_on": "xstest_human", "n_train": len(rows), "data": data}
     write_folder(Path(args.output), W, b, spec, None)
 
     from alignbench import __version__

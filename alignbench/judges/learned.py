@@ -138,21 +138,22 @@ def features(items: list[JudgeInput], names: list[str], model: str, device: str,
     """Feature matrix (items x features), the blocks in ``names`` order."""
     from alignbench.judges.refusal_features import N_MATCH_FEATURES, cue_matrix, phrase_matrix, premise_matrix
 
+    responses = [it.response or "" for it in items]
+    prompts = [prompt_text(it.prompt) or "" for it in items]
     blocks = []
     for name in names:
         if name == "response_embedding":
-            blocks.append(embed([it.response or "" for it in items], model, device, max_seq_length, layers=layers))
+            blocks.append(embed(responses, model, device, max_seq_length, layers=layers))
         elif name == "prompt_embedding":
-            blocks.append(embed([prompt_text(it.prompt) or "" for it in items], model, device, max_seq_length, layers=layers))
+            blocks.append(embed(prompts, model, device, max_seq_length, layers=layers))
         elif name == "refusal_phrases":
-            blocks.append(phrase_weight * phrase_matrix([it.response or "" for it in items]))
+            blocks.append(phrase_weight * phrase_matrix(responses))
         elif name == "refusal_matches":
-            blocks.append(phrase_weight * phrase_matrix([it.response or "" for it in items])[:, :N_MATCH_FEATURES])
+            blocks.append(phrase_weight * phrase_matrix(responses)[:, :N_MATCH_FEATURES])
         elif name == "refusal_cues":
-            blocks.append(phrase_weight * cue_matrix([it.response or "" for it in items]))
+            blocks.append(phrase_weight * cue_matrix(responses))
         elif name == "premise_rejection":
-            blocks.append(phrase_weight * premise_matrix([prompt_text(it.prompt) or "" for it in items],
-                                                         [it.response or "" for it in items]))
+            blocks.append(phrase_weight * premise_matrix(prompts, responses))
         else:
             raise ValueError(f"unknown feature {name!r}")
     return np.concatenate(blocks, axis=1)
@@ -247,13 +248,15 @@ class EmbeddingClassifierJudge(Judge):
             raise ValueError(f"{self.embedder} gives {X.shape[1]} features; weights.npz expects {self.W.shape[0]}")
         return X @ self.W + self.b
 
-    def probabilities(self, items: list[JudgeInput]) -> np.ndarray:
-        z = self.logits(items)
+    def _probabilities(self, z: np.ndarray) -> np.ndarray:
         return nested_probabilities(z) if self.nested else softmax(z)
+
+    def probabilities(self, items: list[JudgeInput]) -> np.ndarray:
+        return self._probabilities(self.logits(items))
 
     def judge_batch(self, items: list[JudgeInput]) -> list[Judgment]:
         z = self.logits(items)
-        probs = nested_probabilities(z) if self.nested else softmax(z)
+        probs = self._probabilities(z)
         picks = nested_labels(z) if self.nested else probs.argmax(axis=1)
         out = []
         for row, k in zip(probs, picks):
