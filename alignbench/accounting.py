@@ -31,6 +31,16 @@ def truncation_rate(records: list[dict[str, Any]], seed: int = 0) -> dict[str, A
     return summarize([1.0 if f == "length" else 0.0 for f in known], seed=seed)
 
 
+def judge_error_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Failed judgments per judge name over a task's records (judges without failures left out)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        for name, jd in (r.get("judgments") or {}).items():
+            if isinstance(jd, dict) and jd.get("error"):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def token_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Tokens in and out summed over the samples that report them (cached answers included: they are the run's)."""
     def total(key: str) -> tuple[int, int]:

@@ -6,7 +6,6 @@ a killed run keeps everything but the chunk in flight and ``resume`` redoes only
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from alignbench.accounting import generation_fields, judge_model_calls, token_totals, truncation_rate
+from alignbench.accounting import generation_fields, judge_model_calls, token_totals
 from alignbench.backends.base import Backend, BackendOptions, load_backend, parse_model_spec
 from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
 from alignbench.config import TaskConfig
@@ -27,15 +26,16 @@ from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides
 from alignbench.drift.urial import STOP as URIAL_STOP
 from alignbench.drift.urial import load_urial
-from alignbench.registry import backends, scorers
+from alignbench.registry import backends
 from alignbench.resume import check_resume
 from alignbench.run_dir import RunDir
 from alignbench.run_folder import new_run_id, open_run_dir
 from alignbench.run_info import judge_hashes, run_info
-from alignbench.scorers.base import Scorer, aggregate_records, build_scorer
+from alignbench.scorers.base import Scorer, build_scorer, task_metrics
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
 from alignbench.tasks.data import load_samples_for, resolve_data_paths
-from alignbench.task_setup import build_prompt, check_judge_role_flags, sample_params, select_samples, task_scorer_args
+from alignbench.task_setup import (build_prompt, check_judge_role_flags, sample_params, select_samples, takes_arg,
+                                   task_scorer_args)
 from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, LoglikelihoodRequest, Prompt, Sample, prompt_text
 
 
@@ -100,7 +100,7 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
 
     planned = []
     for t in tasks:
-        if cfg.reference_run and "reference_run" in inspect.signature(scorers.get(t.scorer or "judge_scores")).parameters:
+        if cfg.reference_run and takes_arg(t.scorer, "reference_run"):
             t = t.model_copy(update={"scorer_args": {**t.scorer_args, "reference_run": str(Path(cfg.reference_run).resolve())}})
         override = cfg.data_files.get(t.name)
         samples = select_samples(load_samples_for(t, override, cfg.trust_task_code), t.name, cfg.limit, cfg.shard)
@@ -354,16 +354,8 @@ class Evaluator:
         metrics: dict[str, Any] = {}
         errors: dict[str, dict[str, int]] = {}
         for p in prepared:
-            recs = run_dir.records(p.cfg.name)
-            metrics[p.cfg.name] = aggregate_records(recs, p.scorer, reducer=self.cfg.reducer, seed=self.cfg.seed)
-            cut = truncation_rate(recs, seed=self.cfg.seed)
-            if cut is not None:
-                metrics[p.cfg.name]["truncation_rate"] = cut
-            counts: dict[str, int] = {}
-            for r in recs:
-                for name, jd in (r.get("judgments") or {}).items():
-                    if jd.get("error"):
-                        counts[name] = counts.get(name, 0) + 1
+            metrics[p.cfg.name], counts = task_metrics(run_dir.records(p.cfg.name), p.scorer, seed=self.cfg.seed,
+                                                       reducer=self.cfg.reducer)
             if counts:
                 errors[p.cfg.name] = counts
         return metrics, errors

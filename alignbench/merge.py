@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alignbench.accounting import token_totals, truncation_rate
+from alignbench.accounting import token_totals
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.run_folder import new_run_id
 from alignbench.provenance import scrub_argv
 from alignbench.run_dir import RunDir, check_run_id
 from alignbench.epochs import record_epoch
-from alignbench.scorers.base import aggregate_records, build_scorer, canonical_order
+from alignbench.scorers.base import build_scorer, canonical_order, task_metrics
 
 # EvalConfig fields that change what a run computes; the others (shard, output, run_id, cache,
 # concurrency, batch size, resume, command) do not.
@@ -59,15 +59,6 @@ def _check_same(first: tuple[Path, dict[str, Any]], other: tuple[Path, dict[str,
         if a.get(key) != b.get(key):
             raise UsageError(f"{other[0]}: differs from {first[0]} in {key} ({b.get(key)!r} vs {a.get(key)!r}); "
                              "shards must be runs of the same model, tasks and settings")
-
-
-def _judge_errors(records: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in records:
-        for name, jd in (r.get("judgments") or {}).items():
-            if isinstance(jd, dict) and jd.get("error"):
-                counts[name] = counts.get(name, 0) + 1
-    return counts
 
 
 def task_scorer(name: str, task_info: dict[str, Any], source: Path) -> Any:
@@ -176,18 +167,13 @@ def recompute_metrics(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]
     metrics: dict[str, Any] = {}
     judge_errors: dict[str, dict[str, int]] = {}
     for t, recs in by_task.items():
-        metrics[t] = aggregate_records(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed, reducer=reducer)
-        cut = truncation_rate(recs, seed=seed)  # as eval writes it, so a merged run equals the unsharded one
-        if cut is not None:
-            metrics[t]["truncation_rate"] = cut
-        errs = _judge_errors(recs)
+        metrics[t], errs = task_metrics(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed, reducer=reducer)
         if errs:
             judge_errors[t] = errs
     return metrics, judge_errors
 
 
 def _new_run_dir(out_root: Path, rid: str, runs: list[Shard]) -> RunDir:
-    check_run_id(rid)
     rd = RunDir(out_root / rid)
     if rd.path.exists():
         raise UsageError(f"run folder {rd.path} already exists; pass another --run-id or --output")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from alignbench.accounting import judge_error_counts, truncation_rate
 from alignbench.epochs import metric_series, record_epoch
 from alignbench.errors import UsageError
 from alignbench.registry import scorers
@@ -125,3 +126,14 @@ def aggregate_records(records: list[Record], scorer: Scorer, seed: int = 0, redu
                 rec["judge"] = judges[m]
     out["by_category"] = by_cat
     return annotate(out, scorer.decided_by(), seed=seed)
+
+
+def task_metrics(records: list[Record], scorer: Scorer, seed: int = 0, reducer: str = "mean"
+                 ) -> tuple[dict[str, Any], dict[str, int]]:
+    """A task's metrics.json entry as a run writes it (``aggregate_records`` plus ``truncation_rate``) and its
+    failed judgments per judge; eval and merge both call it, so a merged run equals the unsharded one."""
+    metrics = aggregate_records(records, scorer, seed=seed, reducer=reducer)
+    cut = truncation_rate(records, seed=seed)
+    if cut is not None:
+        metrics["truncation_rate"] = cut
+    return metrics, judge_error_counts(records)
