@@ -28,11 +28,11 @@ from typing import Any
 from alignbench import __version__
 from alignbench.compare.inputs import CompareRun, Unit, load_runs, run_pairs, units
 from alignbench.compare.judging import PairJudging
-from alignbench.compare.summary import ELO_ROUNDS, PSEUDO_COUNT, summarize_lines
+from alignbench.compare.summary import BT_BASE, BT_SCALE, ELO_K, ELO_ROUNDS, PSEUDO_COUNT, summarize_lines
 from alignbench.errors import UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import judge_version_hash
-from alignbench.run_dir import write_json_atomic
+from alignbench.run_dir import check_run_id, write_json_atomic
 from alignbench.stats import BOOTSTRAP_RESAMPLES
 
 COMPARE_FILE = "compare.json"
@@ -83,27 +83,32 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _append(path: Path, lines: list[dict[str, Any]]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
+def _write_lines(path: Path, lines: list[dict[str, Any]], mode: str) -> None:
+    with open(path, mode, encoding="utf-8") as f:
         f.write("".join(json.dumps(ln, ensure_ascii=False) + "\n" for ln in lines))
         f.flush()
         os.fsync(f.fileno())
+
+
+def _append(path: Path, lines: list[dict[str, Any]]) -> None:
+    _write_lines(path, lines, "a")
 
 
 def _rewrite(path: Path, lines: list[dict[str, Any]]) -> None:
     """Replace pairs.jsonl with ``lines`` in one step (a kill leaves the old file or the new one)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(json.dumps(ln, ensure_ascii=False) + "\n" for ln in lines))
-        f.flush()
-        os.fsync(f.fileno())
+    _write_lines(tmp, lines, "w")
     os.replace(tmp, path)
+
+
+def _line_key(ln: dict[str, Any]) -> tuple[Any, ...]:
+    """The unit a pairs.jsonl line judged (``Unit.key``)."""
+    return ln.get("a"), ln.get("b"), ln.get("task"), ln.get("sample_id")
 
 
 def _folder(opts: CompareOptions, compare_id: str, settings: dict[str, Any]) -> tuple[Path, list[dict[str, Any]]]:
     """The compare folder, ready to append to, and the lines kept from an interrupted compare."""
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", compare_id) or compare_id in (".", ".."):
-        raise UsageError(f"--run-id {compare_id!r}: use letters, digits, '.', '_' and '-' only")
+    check_run_id(compare_id)
     folder = Path(opts.output) / compare_id
     meta = folder / COMPARE_FILE
     if folder.exists() and opts.overwrite:
@@ -159,14 +164,15 @@ def compare_runs(judge: Judge, opts: CompareOptions, planned: Plan | None = None
     compare_id = opts.compare_id or default_id([r.run_id for r in runs], judge.name, opts.pairs)
     folder, kept = _folder(opts, compare_id, settings)
     wanted = {u.key for u in todo_all}
-    done = {(ln.get("a"), ln.get("b"), ln.get("task"), ln.get("sample_id")): ln for ln in kept}
+    done = {_line_key(ln): ln for ln in kept}
     if any(k not in wanted for k in done):
         raise UsageError(f"--resume: {folder / PAIRS_FILE} holds pairs these runs do not share; pass --overwrite to start again")
     info: dict[str, Any] = {"compare_id": compare_id, "status": "running", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                             "command": opts.command, "alignbench_version": __version__, "settings": settings,
                             "pairs": [[a.label, b.label] for a, b in pairs], "units": len(todo_all), "skipped": skipped,
-                            "bradley_terry": {"pseudo_count": PSEUDO_COUNT, "resamples": BOOTSTRAP_RESAMPLES, "base": 1000, "scale": 400},
-                            "elo": {"rounds": ELO_ROUNDS, "k": 32, "seed": opts.seed}}
+                            "bradley_terry": {"pseudo_count": PSEUDO_COUNT, "resamples": BOOTSTRAP_RESAMPLES, "base": BT_BASE,
+                                              "scale": BT_SCALE},
+                            "elo": {"rounds": ELO_ROUNDS, "k": ELO_K, "seed": opts.seed}}
     write_json_atomic(folder / COMPARE_FILE, info)
     # a pair whose judgment failed (no verdict: a request error, an unparsable answer) is judged again: its line
     # leaves pairs.jsonl (it holds no verdict, only the error) so that each pair keeps one line
@@ -180,7 +186,7 @@ def compare_runs(judge: Judge, opts: CompareOptions, planned: Plan | None = None
               file=sys.stderr)
     _judge_all(judging, todo, folder / PAIRS_FILE)
     lines = _read_lines(folder / PAIRS_FILE)
-    by_key = {(ln["a"], ln["b"], ln["task"], ln["sample_id"]): ln for ln in lines}
+    by_key = {_line_key(ln): ln for ln in lines}
     ordered = [by_key[u.key] for u in todo_all if u.key in by_key]
     info.update(summarize_lines(ordered, [(a.label, b.label) for a, b in pairs], opts.seed))
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), judged=len(ordered),

@@ -29,7 +29,8 @@ from alignbench.stats import BOOTSTRAP_RESAMPLES, percentile, resample_indices, 
 
 PSEUDO_COUNT = 1.0
 ELO_ROUNDS = 100
-BT_BASE, BT_SCALE = 1000.0, 400.0
+ELO_K = 32
+BT_BASE, BT_SCALE = 1000, 400  # rating = BT_BASE + BT_SCALE * log10(strength)
 
 
 def _clean(x: float | None) -> float | None:
@@ -91,7 +92,7 @@ def bradley_terry(lines: Sequence[dict[str, Any]], models: list[str], seed: int,
 
 def elo(lines: Sequence[dict[str, Any]], seed: int, rounds: int = ELO_ROUNDS) -> dict[str, float]:
     comps = [(ln["a"], ln["b"], ln["a"] if ln["winner"] == "a" else ln["b"] if ln["winner"] == "b" else "tie") for ln in lines]
-    return ratings.elo(comps, seed=seed, rounds=rounds) if comps else {}
+    return ratings.elo(comps, k=ELO_K, seed=seed, rounds=rounds) if comps else {}
 
 
 def position_flips(lines: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

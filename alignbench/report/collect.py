@@ -79,30 +79,27 @@ def _extras_in(folder: Path, source: str) -> list[Extra]:
 def _drift_runs(e: Extra) -> list[Path]:
     """The base and tuned run folders a drift.json names (``{"base": {"run": PATH}, ...}``), where they still exist:
     the path as written, else a folder of that name beside the drift folder."""
+    sides = [e.data.get(side) if isinstance(e.data, dict) else None for side in ("base", "tuned")]
+    return _existing_runs([rec.get("run") if isinstance(rec, dict) else None for rec in sides], e)
+
+
+def _compare_runs(e: Extra) -> list[Path]:
+    """The run folders a compare.json names (``settings.runs[].path``), where they still exist (as ``_drift_runs``)."""
+    runs = ((e.data.get("settings") or {}).get("runs") or []) if isinstance(e.data, dict) else []
+    return _existing_runs([r.get("path") if isinstance(r, dict) else None for r in runs], e)
+
+
+def _existing_runs(paths: list[Any], e: Extra) -> list[Path]:
+    """Each named run folder that holds a run: the path as written, else a folder of that name beside the
+    result's folder; names that are not strings, or find no run, are left out."""
     out = []
-    for side in ("base", "tuned"):
-        rec = e.data.get(side) if isinstance(e.data, dict) else None
-        path = rec.get("run") if isinstance(rec, dict) else None
+    for path in paths:
         if not isinstance(path, str) or not path:
             continue
         for cand in (Path(path).expanduser(), e.path.parent.parent / Path(path).name):
             if (cand / RUN_FILE).is_file() and (cand / "metrics.json").is_file():
                 out.append(cand)
                 break
-    return out
-
-
-def _compare_runs(e: Extra) -> list[Path]:
-    """The run folders a compare.json names (``settings.runs[].path``), where they still exist."""
-    runs = ((e.data.get("settings") or {}).get("runs") or []) if isinstance(e.data, dict) else []
-    out = []
-    for r in runs:
-        path = r.get("path") if isinstance(r, dict) else None
-        if isinstance(path, str) and path:
-            for cand in (Path(path).expanduser(), e.path.parent.parent / Path(path).name):
-                if (cand / RUN_FILE).is_file() and (cand / "metrics.json").is_file():
-                    out.append(cand)
-                    break
     return out
 
 
