@@ -23,7 +23,6 @@ from __future__ import annotations
 import gc
 import json
 import re
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from alignbench.backends._hf_decoding import RowSampler, StopStrings, TopLogprobs, cut_at_stop
 from alignbench.backends._hf_scoring import HFScoring
 from alignbench.backends._loglik import TokenLogprobs, file_digest, request_seed
+from alignbench.backends._prefix import PrefixScorer
 from alignbench.backends.base import Backend, BackendOptions
 from alignbench.errors import BackendError, UsageError
 from alignbench.hub import require_hub

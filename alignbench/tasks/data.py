@@ -295,15 +295,12 @@ def rows_to_samples(cfg: TaskConfig, rows: list[Row], source: str) -> list[Sampl
 
 def load_samples_for(cfg: TaskConfig, override: str | None = None, trust_code: bool = False) -> list[Sample]:
     """All samples of a task, in data order (``trust_code``: see ``load_rows``)."""
-    if cfg.dataset.hook:  # checked before any data is read
-        hook = task_function(cfg.dataset.hook, cfg, "dataset.hook", trust_code)
+    # the hook is checked before any data is read
+    hook = task_function(cfg.dataset.hook, cfg, "dataset.hook", trust_code) if cfg.dataset.hook else None
     rows = load_rows(cfg, override, trust_code)
     paths = resolve_data_paths(cfg, override)
     source = str(paths[0]) if paths else f"hub dataset {cfg.dataset.hub!r}"
-    if cfg.dataset.hook:
-        samples = hook(rows, cfg)
-    else:
-        samples = rows_to_samples(cfg, rows, source)
+    samples = hook(rows, cfg) if hook is not None else rows_to_samples(cfg, rows, source)
     if not samples:
         raise UsageError(f"task {cfg.name!r}: {source} yielded no samples")
     return samples
