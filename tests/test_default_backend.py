@@ -42,6 +42,14 @@ def default_model() -> DefaultBackend:
     b.close()
 
 
+def test_weights_stay_in_plain_cpu_buffers(default_model: DefaultBackend) -> None:
+    """llama.cpp's extra buffer types (AMX tiles) are off: a VM that advertises AMX without enabling it would SIGILL."""
+    import llama_cpp.llama_cpp as low
+
+    assert default_model.llm.model_params.use_extra_bufts is False
+    assert low.llama_model_default_params().use_extra_bufts is True  # the library's own defaults are left as they were
+
+
 def test_loglikelihood_on_llama_cpp(default_model: DefaultBackend) -> None:
     res = default_model.loglikelihood(LL)
     paris, london = res[0], res[1]

@@ -20,12 +20,15 @@ all cores).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.resources
 import os
 import sys
+import threading
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,37 @@ PINNED_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}  # llama.cpp
 AUTO_BATCH = 16  # sequences decoded together with --batch-size auto
 # Part of the fingerprint (so of every cache key): raise it when a change to the llama.cpp decoding path can
 # change a greedy answer. 2: each prompt decoded in its own call, only the steps after it batched.
-DECODING_REVISION = 2
+# 3: weights in plain CPU buffers, never repacked for AMX or other extra buffer types.
+DECODING_REVISION = 3
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
+    """Load weights without llama.cpp's extra buffer types (AMX tiles, repacked layouts).
+
+    ``Llama`` offers no switch for ``use_extra_bufts``, so the model defaults it reads are wrapped while
+    it loads. Why: a CPU can advertise AMX while the virtual machine it runs in does not enable the
+    tile state; llama.cpp then picks its AMX kernels and the process dies of SIGILL at the first
+    batched matrix product. Plain buffers run on every CPU.
+    """
+    low = llama_cpp.llama_cpp
+    with _PARAMS_LOCK:
+        defaults = low.llama_model_default_params
+
+        def plain() -> Any:
+            params = defaults()
+            if hasattr(params, "use_extra_bufts"):
+                params.use_extra_bufts = False
+            return params
+
+        low.llama_model_default_params = plain
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = defaults
 
 
 def packaged_gguf() -> Path:
@@ -123,8 +156,9 @@ class DefaultBackend(Backend):
 
     def _open(self, logits_all: bool) -> Any:
         try:
-            llm = self._llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                        seed=self.options.seed, logits_all=logits_all, verbose=False)
+            with _plain_cpu_buffers(self._llama_cpp):
+                llm = self._llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                            seed=self.options.seed, logits_all=logits_all, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise BackendError(f"default model {self.path.name}: llama.cpp cannot load it ({exc})") from None
         self._open_llms.append(llm)
