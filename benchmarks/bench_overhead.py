@@ -100,12 +100,13 @@ def bench_default(n: int, max_new_tokens: int, repeats: int, work: Path, threads
 
     from _common import PROMPTS
     from alignbench.backends.base import BackendOptions
-    from alignbench.backends.default import DefaultBackend
+    from alignbench.backends.default import DefaultBackend, plain_cpu_buffers
 
     task = write_generation_task(work / "task_d", n, max_new_tokens=max_new_tokens)
     prompts = [PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (#{i})") for i in range(n)]
     backend = DefaultBackend("", BackendOptions(batch_size=1), n_threads=threads)  # the raw path: one request at a time (batching: bench_main_job.py)
-    llm = llama_cpp.Llama(model_path=str(smollm2_gguf()), n_ctx=2048, n_threads=threads, seed=0, verbose=False)
+    with plain_cpu_buffers(llama_cpp):  # loaded as the default backend loads it
+        llm = llama_cpp.Llama(model_path=str(smollm2_gguf()), n_ctx=2048, n_threads=threads, seed=0, verbose=False)
     raw_out: dict[str, list[str]] = {}
 
     def raw() -> None:

@@ -53,7 +53,7 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
+def plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
     """Load weights without llama.cpp's extra buffer types (AMX tiles, repacked layouts).
 
     ``Llama`` offers no switch for ``use_extra_bufts``, so the model defaults it reads are wrapped while
@@ -156,7 +156,7 @@ class DefaultBackend(Backend):
 
     def _open(self, logits_all: bool) -> Any:
         try:
-            with _plain_cpu_buffers(self._llama_cpp):
+            with plain_cpu_buffers(self._llama_cpp):
                 llm = self._llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                                             seed=self.options.seed, logits_all=logits_all, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
