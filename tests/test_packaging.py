@@ -53,16 +53,25 @@ def test_wheel_carries_tasks_and_judges(wheel: Path) -> None:
 
 @pytest.mark.slow
 def test_wheel_installed_in_a_fresh_venv_lists_its_tasks(wheel: Path, tmp_path: Path) -> None:
-    """The wheel alone, installed in a new venv (dependencies from the system site-packages, so offline and
-    fast), runs ``alignbench list tasks`` from its own copy, outside any checkout."""
+    """The wheel alone, installed in a new venv, runs ``alignbench list tasks`` from its own copy, outside any checkout.
+
+    The venv reads its dependencies (and pip) from the environment running this test, by a .pth file that
+    lists that environment's site-packages: offline and fast, and the same on every machine. (A venv with
+    system site-packages would read the base interpreter's, which may hold none of them.)"""
     import os
+    import site
+    import sysconfig
     import venv
 
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     py = bindir / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}  # nothing points at this checkout
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
+                             capture_output=True, text=True, env=env).stdout.strip()
+    running = dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    Path(purelib, "running_env.pth").write_text("".join(f"{p}\n" for p in running))
     subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True, capture_output=True,
                    env=env, cwd=tmp_path)
     where = subprocess.run([str(py), "-c", "import alignbench, alignbench.paths as p; print(alignbench.__file__); print(p.task_dirs()[0])"],
