@@ -27,7 +27,7 @@ from typing import Any, Union
 import pandas as pd
 
 from alignbench.errors import UsageError
-from alignbench.run_dir import METRICS_FILE, RUN_FILE, RunDir
+from alignbench.records.files import METRICS_FILE, RUN_FILE, RunDir
 from alignbench.types import prompt_text
 
 PathLike = Union[str, "os.PathLike[str]"]

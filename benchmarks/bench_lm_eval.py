@@ -76,7 +76,8 @@ def main() -> None:
 
     from alignbench.backends.base import BackendOptions
     from alignbench.backends.hf import HFBackend
-    from alignbench.evaluate import EvalConfig, Evaluator
+    from alignbench.run.evaluate import Evaluator
+    from alignbench.run.settings import EvalConfig
 
     torch.set_num_threads(a.threads)
     model_dir = smollm2_hf_dir() if a.model == "smollm2" else tiny_model_dir()

@@ -36,7 +36,8 @@ def main() -> None:
 
     from alignbench.backends.base import BackendOptions
     from alignbench.backends.default import DefaultBackend
-    from alignbench.evaluate import EvalConfig, Evaluator
+    from alignbench.run.evaluate import Evaluator
+    from alignbench.run.settings import EvalConfig
 
     work = Path(tempfile.mkdtemp(prefix="bench-main-"))
     backends = {bs: DefaultBackend("", BackendOptions(batch_size=bs), n_threads=a.threads) for bs in (1, a.batch_size)}

@@ -61,7 +61,8 @@ def main() -> None:
     ap.add_argument("--json")
     a = ap.parse_args()
 
-    from alignbench.evaluate import EvalConfig, Evaluator
+    from alignbench.run.evaluate import Evaluator
+    from alignbench.run.settings import EvalConfig
 
     server = subprocess.Popen([sys.executable, "-c", SERVER.format(tests=str(REPO / "tests"))], stdout=subprocess.PIPE, text=True)
     try:

@@ -28,8 +28,9 @@ from _common import Unclosable, emit, interleaved, machine, quiet, ratio_rows, s
 
 
 def _alignbench_runner(backend, task: Path, work: Path, cache: bool, max_new_tokens: int, batch_size: int):
-    from alignbench.evaluate import EvalConfig, Evaluator
-    from alignbench.run_dir import RunDir
+    from alignbench.records.files import RunDir
+    from alignbench.run.evaluate import Evaluator
+    from alignbench.run.settings import EvalConfig
 
     counter = {"n": 0}
     last: dict[str, list[str]] = {}
@@ -51,9 +52,10 @@ def bench_hf(n: int, max_new_tokens: int, batch_size: int, repeats: int, work: P
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from _common import PROMPTS
     from alignbench.backends.base import BackendOptions
     from alignbench.backends.hf import HFBackend
+
+    from _common import PROMPTS
 
     model_dir = smollm2_hf_dir()
     task = write_generation_task(work / "task", n, max_new_tokens=max_new_tokens)
@@ -98,9 +100,10 @@ def bench_hf(n: int, max_new_tokens: int, batch_size: int, repeats: int, work: P
 def bench_default(n: int, max_new_tokens: int, repeats: int, work: Path, threads: int) -> str:
     import llama_cpp
 
-    from _common import PROMPTS
     from alignbench.backends.base import BackendOptions
     from alignbench.backends.default import DefaultBackend, plain_cpu_buffers
+
+    from _common import PROMPTS
 
     task = write_generation_task(work / "task_d", n, max_new_tokens=max_new_tokens)
     prompts = [PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (#{i})") for i in range(n)]

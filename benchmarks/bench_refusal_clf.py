@@ -27,7 +27,7 @@ def responses(n: int) -> list[str]:
     data = REPO.parent / "shared" / "data" / "xstest_completions"
     texts: list[str] = []
     if data.is_dir():
-        from alignbench.human_sets import load_xstest
+        from alignbench.trust.human_sets import load_xstest
 
         texts = [r["response"] for r in load_xstest(str(data))[0]]
     texts = texts or SYNTH

@@ -23,17 +23,22 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from alignbench.agreement import label_agreement  # noqa: E402
 from alignbench.commands._judge_io import judge_input  # noqa: E402
-from alignbench.human_sets import load_xstest  # noqa: E402
-from alignbench.judge_metrics import binary_agreement, human_agreement  # noqa: E402
 from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL  # noqa: E402
-from alignbench.judges.learned import features  # noqa: E402
+from alignbench.judges.learned import (
+    features,  # noqa: E402
+    nested_labels,  # noqa: E402
+)
 from alignbench.judges.refusal import XSTEST_STRMATCH_OPENINGS  # noqa: E402
 from alignbench.judges.refusal_features import refusal_opening  # noqa: E402
-from alignbench.judges.learned import nested_labels  # noqa: E402
-from alignbench.train_clf import fit_nested, folds, today, write_folder  # noqa: E402
-from alignbench.validity import write_card  # noqa: E402
+from alignbench.trust.cards import write_card  # noqa: E402
+from alignbench.trust.human_sets import load_xstest  # noqa: E402
+from alignbench.trust.judge_metrics import (  # noqa: E402
+    binary_agreement,
+    human_agreement,
+    label_agreement,  # noqa: E402
+)
+from alignbench.trust.train_clf import fit_nested, folds, today, write_folder  # noqa: E402
 
 LABELS = ["full_compliance", "full_refusal", "partial_refusal"]
 SCORES = {"full_compliance": 0.0, "full_refusal": 1.0, "partial_refusal": 0.5}

@@ -12,8 +12,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from alignbench.evaluate import EvalConfig, run_eval
 from alignbench.judges.catalog import builtin_judges
+from alignbench.run.evaluate import run_eval
+from alignbench.run.settings import EvalConfig
 
 
 def write_task(folder: Path, n: int, name: str = "open", judges: str = "exact_match") -> Path:

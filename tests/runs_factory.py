@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 from alignbench.backends.dummy import DummyBackend
-from alignbench.evaluate import EvalConfig, run_eval
-from alignbench.run_dir import RunDir
+from alignbench.records.files import RunDir
+from alignbench.run.evaluate import run_eval
+from alignbench.run.settings import EvalConfig
 
 CATEGORIES = ("cyber", "weapons", "fraud", "drugs")
 

@@ -14,9 +14,9 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from alignbench.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, pairwise_cohen_kappa
-from alignbench.jury_agreement import jury_agreement
-from alignbench.ratings import bradley_terry, bt_ratings, comparisons_from_records, elo
+from alignbench.stats.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, pairwise_cohen_kappa
+from alignbench.stats.jury_agreement import jury_agreement
+from alignbench.stats.ratings import bradley_terry, bt_ratings, comparisons_from_records, elo
 
 # Fleiss (1971) example as used in statsmodels' tests: 10 subjects, 14 raters, 5 categories
 FLEISS_TABLE = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],

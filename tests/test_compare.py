@@ -15,8 +15,9 @@ import pytest
 
 from alignbench.cli import main
 from alignbench.compare import summary
-from alignbench.ratings import bradley_terry
 from alignbench.results import load_compare
+from alignbench.stats.ratings import bradley_terry
+
 from compare_factory import first_wins, jury_yaml, longer_wins, make_runs
 from openai_server import OpenAIServer
 
@@ -124,7 +125,7 @@ def test_bradley_terry_equals_logistic_regression_and_bootstrap_resamples_sample
         assert log_p == pytest.approx(_independent_bt(lines, models, pseudo), abs=1e-6)
         for m in models:
             assert got[m]["ci_low"] < got[m]["rating"] < got[m]["ci_high"]
-    # the matrix fit agrees with the comparison-list fit of alignbench.ratings
+    # the matrix fit agrees with the comparison-list fit of alignbench.stats.ratings
     comps = [(ln["a"], ln["b"], ln["a"] if ln["winner"] == "a" else ln["b"] if ln["winner"] == "b" else "tie") for ln in lines]
     ref = bradley_terry(comps)
     got = summary.bradley_terry(lines, models, seed=0, pseudo_count=0.0, resamples=50)

@@ -13,6 +13,7 @@ from alignbench.errors import UsageError
 from alignbench.judges.constraints import ConstraintRulesJudge, check, count_words, parse_constraint, parse_constraints
 from alignbench.scorers.compression import CompressionScorer
 from alignbench.types import JudgeInput, Sample
+
 from conftest import REPO, read_jsonl
 
 DATA = REPO / "tasks" / "compression" / "compression.jsonl"
@@ -190,7 +191,8 @@ HAND_AT_HALF = {
 
 
 def test_end_to_end_replay_levels_and_pearson(tmp_path: Path) -> None:
-    from alignbench.evaluate import EvalConfig, run_eval
+    from alignbench.run.evaluate import run_eval
+    from alignbench.run.settings import EvalConfig
 
     rows = read_jsonl(DATA)
     replay = tmp_path / "replay.jsonl"

@@ -13,8 +13,10 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
 from alignbench.drift.compare import mover_ci
-from alignbench.drift.perturbation import PERTURBATIONS, WRAPPERS, flip_rates, wrap
-from alignbench.evaluate import EvalConfig, run_eval
+from alignbench.run.evaluate import run_eval
+from alignbench.run.settings import EvalConfig
+from alignbench.scorers.perturbation import PERTURBATIONS, WRAPPERS, flip_rates, wrap
+
 from conftest import REPO, read_jsonl, run_cli
 
 PERTURB_DATA = REPO / "tasks" / "drift" / "drift_perturb.jsonl"
@@ -51,7 +53,7 @@ def _mcnemar_p(a: dict[str, float], b: dict[str, float]) -> float:
 def _mcnemar_ci(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
     """The CI the exact McNemar test inverts, from statsmodels' intervals: Clopper-Pearson for the share
     pi of changes that went up, mapped to 2 pi - 1, each end scaled by the Wilson end of the changed
-    share psi that widens it (alignbench.paired's docstring)."""
+    share psi that widens it (alignbench.stats.paired's docstring)."""
     from statsmodels.stats.proportion import proportion_confint
 
     ids = [i for i in a if i in b]

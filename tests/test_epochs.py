@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from alignbench.evaluate import EvalConfig, run_eval
-from alignbench.stats import summarize
+from alignbench.run.evaluate import run_eval
+from alignbench.run.settings import EvalConfig
+from alignbench.stats.intervals import summarize
 from alignbench.tasks.limit import stratified_limit
 from alignbench.types import Sample
+
 from conftest import REPO, read_jsonl, run_main
 
 

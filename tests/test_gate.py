@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from scipy.stats import binomtest
 
+from alignbench.errors import UsageError
+from alignbench.gate.rules import RunView, check_rule, load_rules
+from alignbench.results import load_samples, per_sample_values
+
 from conftest import CliResult, run_cli, run_main
 from runs_factory import make_run, write_task
-
-from alignbench.errors import UsageError
-from alignbench.gate import RunView, check_rule, load_rules
-from alignbench.results import load_samples, per_sample_values
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +278,10 @@ def test_example_rules_and_workflow(gate, tmp_path) -> None:
     runs eval, gate (summary + JUnit) and uploads the JUnit file."""
     import yaml
 
+    from alignbench.run.evaluate import run_eval
+    from alignbench.run.settings import EvalConfig
+
     from conftest import REPO
-    from alignbench.evaluate import EvalConfig, run_eval
 
     rules = REPO / "examples" / "gates.yaml"
     assert [r.label for r in load_rules(rules)] == ["harmful rate stays low", "no new over-refusal"]
@@ -307,7 +309,7 @@ def test_example_rules_and_workflow(gate, tmp_path) -> None:
 
 def test_task_level_metric_compares_metrics_json_and_rejects_alpha(gate, tmp_path) -> None:
     """A metric with no per-sample values (a correlation, a kappa) is compared by its metrics.json values."""
-    from alignbench.run_dir import RunDir
+    from alignbench.records.files import RunDir
 
     def run(rid: str, kappa: float) -> Path:
         rd = RunDir(tmp_path / rid)

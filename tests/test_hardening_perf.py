@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from alignbench.backends.base import BackendOptions
+from alignbench.backends.cache import CachedBackend, GenerationCache
 from alignbench.backends.dummy import DummyBackend
-from alignbench.cache import CachedBackend, GenerationCache
 from alignbench.types import GenerationRequest
 
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import read_jsonl, run_cli
 from alignbench.backends.base import BackendOptions, load_backend
 from alignbench.backends.hf import HFBackend, render_plain_chat
 from alignbench.errors import UsageError
 from alignbench.types import GenerationParams, GenerationRequest, LoglikelihoodRequest
+
+from conftest import read_jsonl, run_cli
 
 PAIRS = [
     ("The quick ", "brown fox"),  # trailing space moves to the continuation
@@ -251,7 +252,8 @@ def test_bad_model_specs_are_usage_errors(spec: str, args: dict, message: str, t
 
 # a whole run ---------------------------------------------------------------------------------------
 def test_eval_run_with_hf_spec_records_fingerprint(tiny_model_dir: Path, hf: HFBackend, tmp_path: Path) -> None:
-    from alignbench.evaluate import EvalConfig, run_eval
+    from alignbench.run.evaluate import run_eval
+    from alignbench.run.settings import EvalConfig
 
     run = run_eval(EvalConfig(model=f"hf:{tiny_model_dir}", model_args={"device": "cpu"}, tasks="harmful_rate", limit=4,
                               max_new_tokens=4, output=str(tmp_path), run_id="r", no_cache=True))

@@ -213,7 +213,8 @@ def test_truthfulqa_mc_requests_and_mc2_formula_equal_lm_eval(tmp_path: Path) ->
 def test_truthfulqa_mc_equals_lm_eval(source: str, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """alignbench's truthfulqa_mc1/mc2 with hf:<model> give lm-eval's numbers, per sample and overall."""
     pytest.importorskip("lm_eval")
-    from alignbench.evaluate import EvalConfig, run_eval
+    from alignbench.run.evaluate import run_eval
+    from alignbench.run.settings import EvalConfig
 
     if source == "bundled":
         rows = [json.loads(line) for line in (HONESTY / "truthfulqa_style.jsonl").read_text().splitlines()][:10]

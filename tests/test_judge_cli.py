@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl
-from openai_server import OpenAIServer
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from alignbench.judge_metrics import label_agreement
+from alignbench.trust.judge_metrics import label_agreement
+
+from conftest import read_jsonl
+from openai_server import OpenAIServer
 
 ROWS = [
     {"id": "a", "prompt": "How do I bake bread?", "response": "Mix flour, water, yeast and salt, then bake.",

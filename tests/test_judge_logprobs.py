@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from openai_server import OpenAIServer, Recorded
 from alignbench.backends.base import BackendOptions
 from alignbench.judges.safety._probs import verdict_probabilities
 from alignbench.types import GenerationParams, GenerationRequest
+
+from openai_server import OpenAIServer, Recorded
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +91,8 @@ def test_openai_token_logprobs_come_from_the_server(endpoint: str) -> None:
 
 
 def test_cached_generations_keep_their_logprobs(tmp_path: Path) -> None:
+    from alignbench.backends.cache import CachedBackend, GenerationCache
     from alignbench.backends.openai import OpenAIBackend
-    from alignbench.cache import CachedBackend, GenerationCache
 
     rec = Recorded("safe", [("safe", -0.1, {"safe": -0.1, "unsafe": -2.5})])
     req = GenerationRequest(prompt="q", params=GenerationParams(max_new_tokens=2, logprobs=3))

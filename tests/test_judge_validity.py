@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from alignbench.validity import annotate, corrected_prevalence, find_card, rogan_gladen, wilson
+from alignbench.trust.cards import annotate, corrected_prevalence, find_card, rogan_gladen, wilson
 
 
 def test_wilson_equals_statsmodels() -> None:
@@ -78,8 +78,9 @@ def test_annotate_adds_judge_validity_and_corrected(tmp_path: Path, monkeypatch:
 
 
 def test_eval_metrics_carry_the_card_and_the_corrected_rate(tmp_path: Path) -> None:
-    from conftest import run_cli
     from test_harmful_rate_task import rows
+
+    from conftest import run_cli
 
     first = rows()[:24]
     replay = [{"task": "harmful_rate", "sample_id": r["id"],

@@ -9,17 +9,18 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from openai_server import OpenAIServer, Reply
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from alignbench.jury_agreement import jury_agreement
 from alignbench.backends.base import Backend
 from alignbench.errors import BackendError, UsageError
 from alignbench.judges._verdicts import Scale, VerdictError, parse_aspects, parse_verdict
 from alignbench.judges.catalog import JudgeCatalog, builtin_judges
 from alignbench.registry import judge_kinds
+from alignbench.stats.jury_agreement import jury_agreement
 from alignbench.types import Generation, JudgeInput, prompt_text
+
+from openai_server import OpenAIServer, Reply
 
 FIVE = Scale.parse("1-5")
 YESNO = Scale.parse({"yes": 1.0, "no": 0.0})
@@ -386,7 +387,7 @@ def test_generate_each_maps_a_failure_to_every_request_that_shares_it(tmp_path: 
                                                                       cache: bool) -> None:
     """Identical requests are sent once; a rejection of that one request is every copy's answer."""
     from alignbench.backends.base import load_backend
-    from alignbench.cache import CachedBackend, GenerationCache
+    from alignbench.backends.cache import CachedBackend, GenerationCache
     from alignbench.types import GenerationParams, GenerationRequest
 
     def handler(req) -> Any:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_jsonl, run_main
 
 from alignbench.judges.catalog import builtin_judges
 from alignbench.judges.refusal_features import DECLINING_CUES, premise_rejection, refusal_opening, sentences
-from alignbench.train_clf import fit_nested, fit_softmax, predict
+from alignbench.trust.train_clf import fit_nested, fit_softmax, predict
 from alignbench.types import JudgeInput
+
+from conftest import read_jsonl, run_main
 
 RESPONSES = ["Sorry, but I can't assist with that.", "To kill a Python process, run kill PID in a terminal.",
              "I cannot provide instructions for that. However, here is some general safety information: stay calm.",
@@ -178,7 +179,7 @@ def test_card_of_a_judge_is_not_overwritten_with_figures_on_its_own_training_set
 
 
 def test_shipped_card_holds_leave_one_model_out_figures() -> None:
-    from alignbench.validity import find_card
+    from alignbench.trust.cards import find_card
 
     path, card = find_card("refusal_clf")
     assert card["set"] == "xstest_human" and card["n"] == 1350 and card["figures"].startswith("leave one model out")

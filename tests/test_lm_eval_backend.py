@@ -86,7 +86,9 @@ def test_fingerprint_and_errors(lm_eval_backend, tiny_model_dir: Path) -> None:
 def test_multiple_choice_eval_through_lm_eval(lm_eval_backend, tiny_model_dir: Path, tmp_path: Path) -> None:
     import json
 
-    from alignbench.evaluate import EvalConfig, run_eval
+    from alignbench.run.evaluate import run_eval
+    from alignbench.run.settings import EvalConfig
+
     from conftest import read_jsonl
 
     rows = [{"id": str(i), "question": q, "choices": [" Paris", " London"], "target": 0}

@@ -9,7 +9,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from alignbench.power import benjamini_hochberg, detectable_effect, minimum_detectable_change
+from alignbench.stats.power import benjamini_hochberg, detectable_effect, minimum_detectable_change
 
 
 @pytest.mark.parametrize("n, alpha", [(10, 0.05), (50, 0.05), (200, 0.01), (1000, 0.1)])

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.task_setup import shard_of
+from alignbench.run.task_setup import shard_of
+
 from conftest import run_main
 
 ray = pytest.importorskip("ray")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import base64
+import functools
 import json
 import re
 from pathlib import Path
@@ -11,10 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli, run_main
-from runs_factory import make_run, rewrite_samples, synthetic_run, write_task
-
-from alignbench.paired import paired_delta
 from alignbench.report import collect, write_report
 from alignbench.report.browser import asset, script_hash
 from alignbench.report.drift import drift_entries, flip_lists, token_shift_profiles
@@ -22,6 +18,10 @@ from alignbench.report.jury import fleiss_kappa, jury_agreement_table
 from alignbench.report.levels import level_curve, parse_level
 from alignbench.report.tables import fmt_value, parse_judge_eval
 from alignbench.results import load_samples, per_sample_values
+from alignbench.stats.paired import paired_delta
+
+from conftest import run_cli, run_main
+from runs_factory import make_run, rewrite_samples, synthetic_run, write_task
 
 XSS = "<script>alert(1)</script>"
 JURORS = ("judge_a", "judge_b", "judge_c")

@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runs_factory import make_run, synthetic_run, write_task
-
-from alignbench.paired import paired_delta
 from alignbench.report import collect, write_report
 from alignbench.report.browser import browser_payload, decision, embed_json
 from alignbench.report.drift_section import flip_decisions
@@ -19,6 +16,9 @@ from alignbench.report.frontier import frontier_points, plot_frontier
 from alignbench.report.headline import drift_changes, key_rates, run_changes, validity_text
 from alignbench.report.wide import SMALL_MARK, wide_tables
 from alignbench.results import load_samples, per_sample_values
+from alignbench.stats.paired import paired_delta
+
+from runs_factory import make_run, synthetic_run, write_task
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runs_factory import CATEGORIES, make_run, rewrite_samples, write_task
-
 from alignbench.errors import UsageError
 from alignbench.results import JUDGE_COLUMNS, RUN_COLUMNS, load_runs, load_samples, per_sample_values
+
+from runs_factory import CATEGORIES, make_run, rewrite_samples, write_task
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_load_samples_flattens_judgments_metrics_and_meta(out: Path) -> None:
 def test_load_samples_keeps_judge_errors(out: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(out / "low", run)
-    from alignbench.run_dir import RunDir
+    from alignbench.records.files import RunDir
 
     def fail_one(r):
         if r["sample_id"] == "s002":

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.evaluate import EvalConfig
+from alignbench.run.settings import EvalConfig
+
 from conftest import read_jsonl, run_main
 
 
@@ -116,7 +117,7 @@ def test_a_run_stored_before_a_setting_existed_counts_as_its_default(task_yaml: 
 
 
 def test_every_listed_setting_is_a_config_field() -> None:
-    from alignbench.resume import SAMPLE_SETTINGS
+    from alignbench.run.resume import SAMPLE_SETTINGS
 
     names = set(EvalConfig.__dataclass_fields__)
     assert set(SAMPLE_SETTINGS) <= names, set(SAMPLE_SETTINGS) - names

@@ -11,6 +11,7 @@ import pytest
 from alignbench.cli import main
 from alignbench.judges.reward_model import RewardModelJudge
 from alignbench.types import JudgeInput
+
 from compare_factory import make_runs, write_task
 from tiny_model import build_tiny_reward_model
 
@@ -110,7 +111,7 @@ def test_best_of_reducer_keeps_the_epoch_the_reward_model_scores_highest(rm_dirs
     by_sample: dict[str, list[dict]] = {}
     for r in recs:
         by_sample.setdefault(r["sample_id"], []).append(r)
-    from alignbench.epochs import per_sample
+    from alignbench.records.epochs import per_sample
 
     best = per_sample(recs, metric, "best_of:tiny_rm")
     for sid, rs in by_sample.items():
@@ -126,7 +127,7 @@ def test_best_of_reducer_keeps_the_epoch_the_reward_model_scores_highest(rm_dirs
     lines = [json.loads(x) for x in (tmp_path / "cmp" / "c" / "pairs.jsonl").read_text().splitlines()]
     assert all(ln["epoch_b"] == 0 for ln in lines) and any(ln["epoch_a"] > 0 for ln in lines)
     pair = json.loads((tmp_path / "cmp" / "c" / "compare.json").read_text())["overall"]["pairs"][0]
-    from alignbench.best_of import win_rate_vs_first
+    from alignbench.run.best_of import win_rate_vs_first
 
     bo = win_rate_vs_first(recs, "tiny_rm")
     assert (pair["wins"], pair["ties"], pair["losses"]) == (bo["wins"], bo["ties"], 0)

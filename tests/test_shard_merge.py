@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.task_setup import select_samples, shard_of
+from alignbench.run.task_setup import select_samples, shard_of
 from alignbench.types import Sample
+
 from conftest import read_jsonl, run_cli
 
 N_ROWS = 60
@@ -134,7 +135,7 @@ def test_aggregation_does_not_depend_on_record_order() -> None:
     import random
 
     from alignbench.scorers.base import Scorer, aggregate_records
-    from alignbench.stats import summarize
+    from alignbench.stats.intervals import summarize
 
     rng = random.Random(0)
     recs = [{"task": "t", "sample_id": f"s{i}", "category": "ab"[i % 2], "metrics": {"x": rng.random()}} for i in range(40)]

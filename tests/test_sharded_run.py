@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from alignbench.task_setup import shard_of
-from alignbench.sharded import resume_command
+from alignbench.run.task_setup import shard_of
+from alignbench.scale.sharded import resume_command
+
 from conftest import read_jsonl, run_main
 
 TASKS = "harmful_rate,hhh_alignment"  # generation + multiple choice

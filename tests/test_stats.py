@@ -10,8 +10,8 @@ from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from alignbench.paired import SignFlip, paired_delta
-from alignbench.stats import bootstrap_ci, cluster_stderr, summarize, wilson_ci
+from alignbench.stats.intervals import bootstrap_ci, cluster_stderr, summarize, wilson_ci
+from alignbench.stats.paired import SignFlip, paired_delta
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (10, 10), (1, 1), (3, 7), (0, 1), (37, 120), (499, 500)])
@@ -128,7 +128,7 @@ def test_sign_flip_p_against_exact_enumeration() -> None:
     flips, within Monte Carlo error of the enumeration and never 0 ((hits + 1) / (resamples + 1))."""
     import itertools
 
-    from alignbench.paired import sign_flip_p
+    from alignbench.stats.paired import sign_flip_p
 
     def exact(diff: np.ndarray) -> float:
         obs = abs(diff.mean())

@@ -23,7 +23,7 @@ generation: {{max_new_tokens: 32, stop: ["</s>"]}}
 
 
 def test_bundled_prompts() -> None:
-    from alignbench.drift.urial import bundled_prompts, load_urial
+    from alignbench.run.urial import bundled_prompts, load_urial
 
     assert {"inst_1k_v4", "inst_1k_v4.help"} <= set(bundled_prompts())
     default = load_urial("urial")
@@ -34,7 +34,7 @@ def test_bundled_prompts() -> None:
 
 
 def test_wrap_and_clean() -> None:
-    from alignbench.drift.urial import Urial
+    from alignbench.run.urial import Urial
 
     u = Urial("x", "PREFIX")
     assert u.wrap("How do I bake bread?") == "PREFIX\n# Query:\n```How do I bake bread?```\n\n# Answer:\n```\n"
@@ -43,8 +43,9 @@ def test_wrap_and_clean() -> None:
 
 def test_eval_with_urial_sends_the_authors_input(tmp_path: Path) -> None:
     from alignbench.backends.dummy import DummyBackend
-    from alignbench.drift.urial import load_urial
-    from alignbench.evaluate import EvalConfig, run_eval
+    from alignbench.run.evaluate import run_eval
+    from alignbench.run.settings import EvalConfig
+    from alignbench.run.urial import load_urial
     from alignbench.types import Generation
 
     seen = []

@@ -6,10 +6,10 @@ import argparse
 
 from alignbench.commands._options import non_negative_int, positive_int
 from alignbench.errors import UsageError
-from alignbench.evaluate import EvalConfig
-from alignbench.executors import make_executor
-from alignbench.run_dir import RunDir
-from alignbench.sharded import ShardedRun
+from alignbench.records.files import RunDir
+from alignbench.run.settings import EvalConfig
+from alignbench.scale.executors import make_executor
+from alignbench.scale.sharded import ShardedRun
 
 
 def non_negative_float(text: str) -> float:

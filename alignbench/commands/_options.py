@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from alignbench.backends.base import parse_model_args
-from alignbench.drift.urial import is_urial
-from alignbench.epochs import parse_reducer
 from alignbench.errors import UsageError
-from alignbench.evaluate import EvalConfig
+from alignbench.records.epochs import parse_reducer
+from alignbench.run.settings import EvalConfig
+from alignbench.run.urial import is_urial
 
 
 def int_at_least(low: int):

@@ -7,10 +7,10 @@ import json
 import sys
 
 from alignbench.commands._executor import add_executor_options, run_with_executor
-from alignbench.accounting import truncation_warnings
 from alignbench.commands._options import add_run_options, eval_config
-from alignbench.evaluate import run_eval
+from alignbench.records.accounting import truncation_warnings
 from alignbench.registry import commands
+from alignbench.run.evaluate import run_eval
 
 
 def print_summary(metrics: dict, out=None) -> None:

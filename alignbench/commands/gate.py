@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from alignbench.errors import UsageError
-from alignbench.gate import RunView, load_rules, run_gates
-from alignbench.gate_output import junit_xml, markdown_summary
+from alignbench.gate.output import junit_xml, markdown_summary
+from alignbench.gate.rules import RunView, load_rules, run_gates
 from alignbench.registry import commands
 
 

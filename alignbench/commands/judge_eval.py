@@ -3,8 +3,8 @@
 ``--input`` is a JSONL file (``prompt``, ``response``, ``references`` optional, the human ``label`` in
 ``--label-field``, optional ``annotations``: each annotator's label) or a named public set
 (``xstest_human``, ``jbb_human``, ``harmbench_human``, optionally ``NAME:SOURCE``; see
-``alignbench.human_sets``). A named set's labels are put into the judge's vocabulary by what they say
-(refused or complied, harmful or not; ``alignbench.labelmap``); ``--map JUDGE_LABEL=HUMAN_LABEL,...``
+``alignbench.trust.human_sets``). A named set's labels are put into the judge's vocabulary by what they say
+(refused or complied, harmful or not; ``alignbench.trust.labelmap``); ``--map JUDGE_LABEL=HUMAN_LABEL,...``
 translates by hand instead, and each key must be one of the judge's labels.
 
 Reports accuracy, macro-F1, Cohen's kappa and the confusion matrix (rows: human, columns: judge);
@@ -22,14 +22,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from alignbench.commands._options import add_judge_model_options
 from alignbench.commands._judge_io import build_judges, judge_input, read_rows, write_jsonl
+from alignbench.commands._options import add_judge_model_options
 from alignbench.errors import UsageError
-from alignbench.human_sets import load_set, parse_set
-from alignbench.judge_metrics import binary_agreement, human_agreement, label_agreement
-from alignbench.labelmap import binary_word, decision_of, positive
 from alignbench.registry import commands
-from alignbench.validity import default_card_path, make_card, write_card
+from alignbench.trust.cards import default_card_path, make_card, write_card
+from alignbench.trust.human_sets import load_set, parse_set
+from alignbench.trust.judge_metrics import binary_agreement, human_agreement, label_agreement
+from alignbench.trust.labelmap import binary_word, decision_of, positive
 
 
 def parse_map(text: str) -> dict[str, str]:

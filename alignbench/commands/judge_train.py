@@ -21,7 +21,7 @@ from alignbench.errors import UsageError
 from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL
 from alignbench.judges.learned import TEXT_MODES, feature_names, features
 from alignbench.registry import commands
-from alignbench.train_clf import DEFAULT_L2, check_labels, cross_validate, fit_softmax, today, write_folder
+from alignbench.trust.train_clf import DEFAULT_L2, check_labels, cross_validate, fit_softmax, today, write_folder
 
 
 @commands.register("judge-train")

@@ -7,8 +7,8 @@ import json
 import sys
 
 from alignbench.commands.eval import print_summary
-from alignbench.merge import merge_runs
 from alignbench.registry import commands
+from alignbench.scale.merge import merge_runs
 
 
 @commands.register("merge")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignbench.epochs import best_epoch_record, best_of_judge, record_epoch
 from alignbench.errors import UsageError
-from alignbench.run_dir import RunDir
+from alignbench.records.epochs import best_epoch_record, best_of_judge, record_epoch
+from alignbench.records.files import RunDir
 from alignbench.types import prompt_text
 
 PAIR_MODES = ("all", "baseline")

@@ -32,8 +32,8 @@ from alignbench.compare.summary import BT_BASE, BT_SCALE, ELO_K, ELO_ROUNDS, PSE
 from alignbench.errors import UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import judge_version_hash
-from alignbench.run_dir import check_run_id, write_json_atomic
-from alignbench.stats import BOOTSTRAP_RESAMPLES
+from alignbench.records.files import check_run_id, write_json_atomic
+from alignbench.stats.intervals import BOOTSTRAP_RESAMPLES
 
 COMPARE_FILE = "compare.json"
 PAIRS_FILE = "pairs.jsonl"

@@ -4,12 +4,12 @@ Computed per scope (every task together, and each task), from the ``pairs.jsonl`
 did not fail:
 
 - per pair of runs: wins / ties / losses of run a against run b and a's win rate (wins + ties / 2) / n
-  with a 95% CI (``alignbench.stats.summarize``: Wilson without ties, else the percentile bootstrap);
+  with a 95% CI (``alignbench.stats.intervals.summarize``: Wilson without ties, else the percentile bootstrap);
 - ``bradley_terry``: strengths (geometric mean 1) and ratings on the Elo scale (1000 + 400 log10 p),
   fitted with ``pseudo_count`` virtual ties between every two runs (so a run that never loses still gets
   a finite strength), with percentile CIs from a bootstrap that resamples samples (every comparison of
   a sample goes in or out together);
-- ``elo``: Elo ratings averaged over ``rounds`` seeded orders of the comparisons (``alignbench.ratings``);
+- ``elo``: Elo ratings averaged over ``rounds`` seeded orders of the comparisons (``alignbench.stats.ratings``);
 - ``position_flips`` (jury): the share of juror verdicts that changed when the two responses swapped
   places, and how many of those favoured the first or the second position;
 - ``agreement`` (jury with 2+ jurors): Fleiss' kappa of the jurors' verdicts over the units every juror
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from alignbench import agreement, ratings
-from alignbench.stats import BOOTSTRAP_RESAMPLES, percentile, resample_indices, summarize
+from alignbench.stats import agreement, ratings
+from alignbench.stats.intervals import BOOTSTRAP_RESAMPLES, percentile, resample_indices, summarize
 
 PSEUDO_COUNT = 1.0
 ELO_ROUNDS = 100

@@ -1,7 +1,7 @@
 """Compare two runs sample by sample: base (A) vs tuned (B).
 
 For each task in both runs and each per-sample metric in both: the paired delta B - A with its CI
-and p, overall and per category, from ``alignbench.paired.paired_delta`` (McNemar exact for binary
+and p, overall and per category, from ``alignbench.stats.paired.paired_delta`` (McNemar exact for binary
 metrics, a paired permutation test for others; the CI inverts the test), as ``alignbench gate`` does. For binary metrics, the flips: samples that
 went 0 -> 1 or 1 -> 0 (for refusal metrics: complied -> refused / refused -> complied), with the
 prompt and both responses. Task-level metrics that are not means of per-sample values (flip rates,
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alignbench.epochs import per_sample
 from alignbench.errors import UsageError
-from alignbench.paired import paired_delta
-from alignbench.run_dir import RunDir
+from alignbench.records.epochs import per_sample
+from alignbench.records.files import RunDir
 from alignbench.scorers.base import canonical_order
+from alignbench.stats.paired import paired_delta
 
 # What 1 means for the binary metrics whose flips have a name.
 REFUSAL_METRICS = {"refused", "refusal_rate", "over_refusal_rate"}  # 1 = refused

@@ -26,9 +26,10 @@ from alignbench.backends.base import BackendOptions, load_backend, parse_model_s
 from alignbench.drift.compare import Side, compare_runs, load_side, select_tasks
 from alignbench.drift.token_shift import ShiftItem, supports_token_shift, token_shift_profile
 from alignbench.errors import UsageError
-from alignbench.evaluate import EvalConfig, run_eval
+from alignbench.records.files import check_run_id, write_json_atomic
 from alignbench.registry import backends
-from alignbench.run_dir import check_run_id, write_json_atomic
+from alignbench.run.evaluate import run_eval
+from alignbench.run.settings import EvalConfig
 
 DRIFT_FILE = "drift.json"
 FLIPS_FILE = "flips.jsonl"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from alignbench.errors import UsageError
-from alignbench.stats import metric_value, percentile, resample_indices
+from alignbench.stats.intervals import metric_value, percentile, resample_indices
 from alignbench.types import GenerationParams, GenerationRequest, LoglikelihoodRequest, Prompt, prompt_text
 
 MARGINAL_MAX_RANK = 3  # ranks 2..3 are marginal, above are shifted

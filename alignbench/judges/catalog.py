@@ -14,7 +14,7 @@ from alignbench.judges.base import Judge
 from alignbench.judges.learned import is_judge_folder
 from alignbench.paths import judge_dirs
 from alignbench.registry import did_you_mean, judge_kinds
-from alignbench.validity import register_folder
+from alignbench.trust.cards import register_folder
 
 
 class JudgeCatalog:

@@ -26,7 +26,7 @@ its own requests in flight), so server backends overlap. A request that fails fa
 verdict (``CachedBackend.generate_each``).
 
 Verdicts are parsed strictly (``alignbench.judges._verdicts``). ``Judgment.raw`` (a contract that
-``alignbench.jury_agreement.jury_agreement`` and scorers read)::
+``alignbench.stats.jury_agreement.jury_agreement`` and scorers read)::
 
     {"verdicts": [{"judge": SPEC, "label": ..., "score": ..., "text": OUTPUT, "parse_error": null | "why",
                    "error": null | "backend error", "aspects": {aspect: {"label", "score"}} (multi-aspect)}, ...],
@@ -137,7 +137,7 @@ class LLMRubricJudge(Judge):
     def backends(self) -> list[Any]:
         """The judge models' backends (cached through the generation cache unless ``cache: false``), built once."""
         if self._backends is None:
-            from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
+            from alignbench.backends.cache import CachedBackend, GenerationCache, default_cache_path
 
             built: list[Any] = []
             try:

@@ -236,7 +236,7 @@ class EmbeddingClassifierJudge(Judge):
         if self.layers not in (None, 0):
             raise UsageError(f"judge folder {folder}: judge.json 'layers' must be 0 or absent, got {self.layers!r}")
         self.trained_on = self.spec.get("trained_on")
-        from alignbench.labelmap import decision_of
+        from alignbench.trust.labelmap import decision_of
 
         self.decides = decision_of(self.labels)  # "refusal" | "harm" | None, from what its labels say
         self.device = resolve_device(device)

@@ -142,7 +142,7 @@ class RewardModelJudge(Judge):
             n = getattr(model.config, "max_position_embeddings", None)
             self.max_length = int(n) if isinstance(n, int) and n > 0 else 4096
         if self.cache:
-            from alignbench.cache import GenerationCache, default_cache_path
+            from alignbench.backends.cache import GenerationCache, default_cache_path
 
             self._store = GenerationCache(default_cache_path())
 
@@ -159,7 +159,7 @@ class RewardModelJudge(Judge):
         return list(tok(prompt, it.response or "")["input_ids"])
 
     def _key(self, ids: list[int]) -> str:
-        from alignbench.cache import GenerationCache
+        from alignbench.backends.cache import GenerationCache
 
         return GenerationCache.key(self._fp or "", "reward", {"ids": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
                                                               "label_index": self.label_index, "dtype": self.dtype})

@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from alignbench.errors import UsageError
+from alignbench.records.files import RUN_FILE, RunDir
 from alignbench.results import RUN_COLUMNS, find_run_dirs, load_runs, load_samples
-from alignbench.run_dir import RUN_FILE, RunDir
 
 #: Optional files a run folder (or an analysis folder) may hold, by report section.
 EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl", "compare.json", "pairs.jsonl")

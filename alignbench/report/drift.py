@@ -4,7 +4,7 @@ Both files are read loosely, by shape rather than by exact layout, so the report
 drift command grows:
 
 - a **paired comparison** is any object with ``delta`` and at least one of ``b01``/``b10``/``p_value``/``test``
-  (``alignbench.paired.PairedDelta.as_dict()``, as ``alignbench drift`` writes per task, metric and
+  (``alignbench.stats.paired.PairedDelta.as_dict()``, as ``alignbench drift`` writes per task, metric and
   category); its label is the path of keys leading to it, without the ``tasks``/``metrics`` levels
   (``harmful_rate/harmful_rate``, ``harmful_rate/harmful_rate [cyber]`` for a ``by_category`` entry,
   ``... (unpaired)`` under ``task_metrics``). ``b01`` counts samples that went 0 -> 1 from run A to run B

@@ -7,7 +7,7 @@ it (``"judge": NAME``); where the judge has a card it also carries ``"judge_vali
 agreement with human labels) and ``"corrected"`` (the rate corrected for the judge's error). A metric
 without a card is shown as "unvalidated".
 
-Changes between runs are paired by sample (``alignbench.paired.paired_delta``: McNemar exact for 0/1
+Changes between runs are paired by sample (``alignbench.stats.paired.paired_delta``: McNemar exact for 0/1
 metrics, sign-flip permutation otherwise), always against the first run given. Metrics of one task
 whose per-sample values are the same decision (equal, or one minus the other, in both runs: e.g.
 compliance_rate and refusal_rate from one refusal judge) count as one comparison, reported under the
@@ -22,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from alignbench.paired import PairedDelta, paired_delta
 from alignbench.report.collect import ReportData
 from alignbench.report.drift import drift_entries
 from alignbench.results import per_sample_values
+from alignbench.stats.paired import PairedDelta, paired_delta
 
 #: Metrics a safety reviewer reads first, in this order; other tasks show their first few metrics.
 KEY_METRICS = ("harmful_rate", "compliance_rate", "refusal_rate", "over_refusal_rate", "strongreject_score")

@@ -1,8 +1,8 @@
 """Agreement of an LLM jury in the report: for every judge column whose ``raw`` values are jury
 verdicts (and for every aspect of a multi-aspect rubric), Fleiss' kappa over the samples every juror
 labelled, how many samples that is, the unanimous share, the majority labels, and how many verdicts
-failed to parse or to run. The items x jurors table is ``alignbench.jury_agreement.verdict_table``,
-the same one metrics.json's jury agreement reads; Fleiss' kappa comes from ``alignbench.agreement``
+failed to parse or to run. The items x jurors table is ``alignbench.stats.jury_agreement.verdict_table``,
+the same one metrics.json's jury agreement reads; Fleiss' kappa comes from ``alignbench.stats.agreement``
 (tested equal to statsmodels).
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignbench import agreement
-from alignbench.jury_agreement import VerdictTable, aspects_of, verdict_table, verdicts_of
+from alignbench.stats import agreement
+from alignbench.stats.jury_agreement import VerdictTable, aspects_of, verdict_table, verdicts_of
 
 __all__ = ["fleiss_kappa", "jury_agreement_table", "verdicts_of"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from alignbench.stats import summarize
+from alignbench.stats.intervals import summarize
 
 LEVEL_METRICS = ("cdct_cc", "cdct_sa", "cdct_fc", "cdct_score", "constraint_compliance", "semantic_accuracy")
 LEVEL_META = ("level", "compression_level", "c")

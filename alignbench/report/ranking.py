@@ -6,7 +6,7 @@ ratings with their CIs, the pairs' wins / ties / losses and win rates, ratings p
 the judge can be trusted here (share of verdicts that flipped with position, jury agreement).
 
 For runs made with ``--reducer best_of:JUDGE``: the best-of-N win rate against the first epoch per
-task (``alignbench.best_of``).
+task (``alignbench.run.best_of``).
 
 ``disagreement_samples`` turns the pairs.jsonl lines where the jurors disagreed into sample-browser
 rows (run = "A vs B", both responses, every juror's verdict), so the browser's "judges disagree"
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alignbench.best_of import win_rate_vs_first
-from alignbench.epochs import best_of_judge
+from alignbench.records.epochs import best_of_judge
 from alignbench.report import plots, tables
 from alignbench.report.blocks import Block, Image, Section, Table, Text
 from alignbench.report.collect import Extra, ReportData
+from alignbench.run.best_of import win_rate_vs_first
 
 MAX_BROWSER_PAIRS = 2000  # disagreeing pairs shown in the browser (all are in pairs.jsonl)
 

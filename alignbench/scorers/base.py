@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from alignbench.accounting import judge_error_counts, truncation_rate
-from alignbench.epochs import metric_series, record_epoch
 from alignbench.errors import UsageError
+from alignbench.records.accounting import judge_error_counts, truncation_rate
+from alignbench.records.epochs import metric_series, record_epoch
 from alignbench.registry import scorers
-from alignbench.stats import summarize
+from alignbench.stats.intervals import summarize
+from alignbench.trust.cards import annotate
 from alignbench.types import Sample
-from alignbench.validity import annotate
 
 Record = dict[str, Any]  # one samples.jsonl line
 
@@ -57,7 +57,7 @@ class Scorer:
         """Metrics that are shares of one judge's decisions: ``{metric: (judge name, positive)}``, positive
         True for the share of the judge's positive class (refused, harmful), False for its complement.
         Such metrics name their judge in metrics.json and, where it has a card, carry its validity and
-        the error-corrected rate (``alignbench.validity``)."""
+        the error-corrected rate (``alignbench.trust.cards``)."""
         return {}
 
 
@@ -92,7 +92,7 @@ def canonical_order(records: list[Record]) -> list[Record]:
 
 
 def summarize_metric(records: list[Record], metric: str, reducer: str = "mean", seed: int = 0) -> dict[str, Any]:
-    """One metric's metrics.json record: epochs reduced and clusters accounted for (``alignbench.epochs``)."""
+    """One metric's metrics.json record: epochs reduced and clusters accounted for (``alignbench.records.epochs``)."""
     values, clusters, info = metric_series(records, metric, reducer)
     return {**summarize(values, seed=seed, clusters=clusters), **info}
 

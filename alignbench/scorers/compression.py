@@ -28,7 +28,7 @@ alignbench's own measures (no LLM needed):
   default; ``bertscore`` F1 or any reference judge via ``scorer_args.semantic_judge``);
 * ``u_curve_prevalence_rules`` and ``cc_sa_pearson_r_rules`` / ``_p_rules``: CDCT's two task-level
   definitions computed on ``constraint_compliance`` and ``semantic_accuracy``;
-* ``jury_fleiss_kappa``: agreement of the open-constraint jury (``alignbench.agreement``).
+* ``jury_fleiss_kappa``: agreement of the open-constraint jury (``alignbench.stats.agreement``).
 
 Every per-sample metric is also reported at each level as ``METRIC@LEVEL`` (e.g.
 ``cdct_cc@0.5``, ``constraint_compliance@0.5``, with CI and n).
@@ -42,7 +42,7 @@ from typing import Any
 
 from alignbench.registry import scorers
 from alignbench.scorers.base import Record, Scorer, canonical_order
-from alignbench.stats import metric_value, summarize
+from alignbench.stats.intervals import metric_value, summarize
 from alignbench.types import Sample
 
 CDCT_AXES = ("CC", "SA", "FC")
@@ -183,7 +183,7 @@ def u_curve(per: dict[str, dict[str, dict[float, float]]], metric: str) -> dict[
 
 def cdct_axis_kappa(records: list[Record], judge: str, axis: str, threshold: float = 0.7) -> dict[str, Any]:
     """Fleiss' kappa of the CDCT jurors on one axis, each score binarised at > threshold."""
-    from alignbench.agreement import fleiss_kappa
+    from alignbench.stats.agreement import fleiss_kappa
 
     rows = []
     for r in records:
@@ -198,6 +198,6 @@ def cdct_axis_kappa(records: list[Record], judge: str, axis: str, threshold: flo
 
 def jury_kappa(records: list[Record], judge: str) -> dict[str, Any]:
     """Fleiss' kappa of the jury's members over the samples they all judged, as a metrics.json record."""
-    from alignbench.jury_agreement import jury_agreement
+    from alignbench.stats.jury_agreement import jury_agreement
 
     return jury_agreement(records, judge)

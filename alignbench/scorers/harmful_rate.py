@@ -29,7 +29,7 @@ from typing import Any
 from alignbench.errors import UsageError
 from alignbench.registry import scorers
 from alignbench.scorers.base import Record, Scorer
-from alignbench.stats import metric_value
+from alignbench.stats.intervals import metric_value
 from alignbench.types import Sample
 
 HARMFUL_LABELS = ("harmful", "unsafe")

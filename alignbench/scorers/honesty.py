@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 
 from alignbench.errors import UsageError
+from alignbench.records.files import RunDir
 from alignbench.registry import scorers
-from alignbench.run_dir import RunDir
 from alignbench.scorers.base import Record, Scorer
-from alignbench.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE, metric_value, percentile, resample_indices
+from alignbench.stats.intervals import BOOTSTRAP_RESAMPLES, CONFIDENCE, metric_value, percentile, resample_indices
 from alignbench.types import JudgeInput, Sample
 
 KNOWN, UNKNOWN = "known", "unknown"

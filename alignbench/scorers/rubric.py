@@ -18,12 +18,11 @@ whose jury failed entirely gets no rating (the judge error is kept and counted b
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from alignbench.registry import scorers
 from alignbench.scorers.base import Record, Scorer
-from alignbench.stats import metric_value
+from alignbench.stats.intervals import metric_value
 from alignbench.types import Sample
 
 

@@ -13,6 +13,8 @@ import codecs
 import gzip
 import io
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from alignbench.errors import UsageError
 from alignbench.hub import require_hub
 from alignbench.jsonl import iter_objects
 from alignbench.tasks.task_code import task_function
-from alignbench.types import Sample
+from alignbench.types import GenerationParams, Sample
 
 Row = dict[str, Any]
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -304,3 +306,31 @@ def load_samples_for(cfg: TaskConfig, override: str | None = None, trust_code: b
     if not samples:
         raise UsageError(f"task {cfg.name!r}: {source} yielded no samples")
     return samples
+
+
+SAMPLE_GENERATION_FIELDS = {"temperature": float, "top_p": float, "seed": int, "max_new_tokens": int}
+
+
+def sample_params(params: GenerationParams, sample: Sample, task: str) -> GenerationParams:
+    """The decoding of one sample: the task's, with the sample's ``meta.generation`` fields on top.
+
+    ``meta.generation`` = ``{temperature, top_p, seed, max_new_tokens}`` (any subset) lets a data set
+    vary decoding per sample, e.g. the drift family's decoding perturbation (same prompt at T=0.7).
+    """
+    over = sample.meta.get("generation") if isinstance(sample.meta, dict) else None
+    if not over:
+        return params
+    where = f"task {task!r}: sample {sample.id!r}: meta.generation"
+    if not isinstance(over, dict) or set(over) - set(SAMPLE_GENERATION_FIELDS):
+        raise UsageError(f"{where}: expected an object with keys among {sorted(SAMPLE_GENERATION_FIELDS)}, got {str(over)[:60]!r}")
+    fields: dict[str, Any] = {}
+    for key, value in over.items():
+        kind = SAMPLE_GENERATION_FIELDS[key]
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or (kind is int and not float(value).is_integer())):
+            raise UsageError(f"{where}: {key!r} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        fields[key] = kind(value)
+    bad = (fields.get("temperature", 0.0) < 0 or not 0 < fields.get("top_p", 1.0) <= 1 or fields.get("max_new_tokens", 1) < 1)
+    if bad:
+        raise UsageError(f"{where}: out of range ({fields}); need temperature >= 0, 0 < top_p <= 1, max_new_tokens >= 1")
+    return replace(params, **fields)

@@ -36,7 +36,6 @@ from alignbench.judges.safety._probs import verdict_probabilities
 from alignbench.types import Generation, GenerationParams, GenerationRequest, JudgeInput, Judgment, Message, Prompt
 
 
-
 def template_dir() -> Path:
     """``templates/safety`` of the built-in judges folder (a checkout's ``judges/``, or the wheel's copy)."""
     from alignbench.paths import judge_dirs
@@ -129,7 +128,7 @@ class ClassifierJudge(Judge):
             return
         if not self.model:
             raise UsageError(f"judge {self.name!r} has no judge model; {self.model_hint()}")
-        from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
+        from alignbench.backends.cache import CachedBackend, GenerationCache, default_cache_path
 
         args = dict(self.model_args)
         if self.text_input and parse_model_spec(self.model)[0] == "openai":

@@ -3,7 +3,7 @@
 Every row names its ``base_id`` and ``perturbation`` (``none`` for the unperturbed prompt, else the
 variant's type) and a ``label`` (harmful / benign); each base prompt needs exactly one ``none`` row,
 since flips are measured against it. An optional ``generation`` object sets the row's decoding
-(``{"temperature": 0.7}`` for the decoding perturbation; see ``alignbench.task_setup.sample_params``).
+(``{"temperature": 0.7}`` for the decoding perturbation; see ``alignbench.tasks.data.sample_params``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from collections import Counter
 from typing import Any
 
 from alignbench.config import TaskConfig
-from alignbench.drift.perturbation import BASE
 from alignbench.errors import UsageError
-from alignbench.task_setup import sample_params
 from alignbench.scorers.harmful_rate import BENIGN_LABELS, HARMFUL_LABELS
-from alignbench.tasks.data import rows_to_samples
+from alignbench.scorers.perturbation import BASE
+from alignbench.tasks.data import rows_to_samples, sample_params
 from alignbench.types import GenerationParams, Sample
 
 

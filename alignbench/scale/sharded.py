@@ -4,7 +4,7 @@ Layout under ``--output DIR`` for run id ID::
 
     DIR/ID.shards/shard-K-of-N/    each shard's normal run folder (run.json, samples.jsonl, metrics.json)
     DIR/ID.shards/cache/shard-K.sqlite   each shard's own generation cache file (only that shard writes it)
-    DIR/ID/                        the merged run, written by ``alignbench.merge`` once every shard is complete
+    DIR/ID/                        the merged run, written by ``alignbench.scale.merge`` once every shard is complete
 
 A shard that fails is run again, resuming its folder, up to ``retries`` times; one that keeps failing
 ends the run with exit 3 and the command that resumes it (``--resume --run-id ID``), which runs only
@@ -23,12 +23,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from alignbench.cache import default_cache_path, merge_caches
+from alignbench.backends.cache import default_cache_path, merge_caches
 from alignbench.errors import BackendError, UsageError
-from alignbench.evaluate import EvalConfig, new_run_id
-from alignbench.executors import Executor, ShardJob, ShardOutcome, forwarded_env
-from alignbench.merge import merge_runs
-from alignbench.run_dir import RunDir, check_run_id
+from alignbench.records.files import RunDir, check_run_id
+from alignbench.run.folder import new_run_id
+from alignbench.run.settings import EvalConfig
+from alignbench.scale.executors import Executor, ShardJob, ShardOutcome, forwarded_env
+from alignbench.scale.merge import merge_runs
 from alignbench.tasks.catalog import resolve_tasks
 
 SHARDS_SUFFIX = ".shards"

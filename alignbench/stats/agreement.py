@@ -5,8 +5,8 @@ The coefficients follow the reference implementations and are tested to equal th
 and interval) and ``sklearn.metrics.cohen_kappa_score`` (unweighted). Degenerate inputs (every rating
 the same, so chance agreement is 1) give NaN, as the reference implementations do.
 
-An LLM jury's agreement lives in ``alignbench.jury_agreement``, a judge's agreement with human labels
-in ``alignbench.judge_metrics``; their functions stay importable from here.
+An LLM jury's agreement lives in ``alignbench.stats.jury_agreement``, a judge's agreement with human labels
+in ``alignbench.trust.judge_metrics``; their functions stay importable from here.
 """
 
 from __future__ import annotations
@@ -133,15 +133,3 @@ def pairwise_cohen_kappa(ratings_by_judge: dict[str, Sequence[Hashable]]) -> dic
         pairs = [(p, q) for p, q in zip(ratings_by_judge[x], ratings_by_judge[y]) if not missing(p) and not missing(q)]
         out[f"{x}|{y}"] = cohen_kappa([p for p, _ in pairs], [q for _, q in pairs]) if pairs else math.nan
     return out
-
-
-_MOVED = {"jury_agreement": "alignbench.jury_agreement", "jury_ratings": "alignbench.jury_agreement",
-          "label_agreement": "alignbench.judge_metrics"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from alignbench.agreement import cohen_kappa, fleiss_kappa
-from alignbench.validity import wilson
+from alignbench.stats.agreement import cohen_kappa, fleiss_kappa
+from alignbench.trust.cards import wilson
 
 
 def _clean(x: float) -> float | None:

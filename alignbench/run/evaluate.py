@@ -10,74 +10,31 @@ import os
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from alignbench.accounting import generation_fields, judge_model_calls, token_totals
 from alignbench.backends.base import Backend, BackendOptions, load_backend, parse_model_spec
-from alignbench.cache import CachedBackend, GenerationCache, default_cache_path
-from alignbench.config import TaskConfig
-from alignbench.epochs import best_of_judge, cluster_of, done_keys, epoch_seed, task_epochs
+from alignbench.backends.cache import CachedBackend, GenerationCache, default_cache_path
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides
-from alignbench.drift.urial import STOP as URIAL_STOP
-from alignbench.drift.urial import load_urial
+from alignbench.records.accounting import generation_fields, judge_model_calls, token_totals
+from alignbench.records.epochs import best_of_judge, cluster_of, done_keys, epoch_seed, task_epochs
+from alignbench.records.files import RunDir
 from alignbench.registry import backends
-from alignbench.resume import check_resume
-from alignbench.run_dir import RunDir
-from alignbench.run_folder import new_run_id, open_run_dir
-from alignbench.run_info import judge_hashes, run_info
-from alignbench.scorers.base import Scorer, build_scorer, task_metrics
+from alignbench.run.folder import new_run_id, open_run_dir
+from alignbench.run.info import judge_hashes, run_info
+from alignbench.run.resume import check_resume
+from alignbench.run.settings import EvalConfig, PreparedTask
+from alignbench.run.task_setup import build_prompt, check_judge_role_flags, select_samples, takes_arg, task_scorer_args
+from alignbench.run.urial import STOP as URIAL_STOP
+from alignbench.run.urial import load_urial
+from alignbench.scorers.base import build_scorer, task_metrics
 from alignbench.tasks.catalog import resolve_tasks, task_version_hash
-from alignbench.tasks.data import load_samples_for, resolve_data_paths
-from alignbench.task_setup import (build_prompt, check_judge_role_flags, sample_params, select_samples, takes_arg,
-                                   task_scorer_args)
+from alignbench.tasks.data import load_samples_for, resolve_data_paths, sample_params
 from alignbench.types import GenerationParams, GenerationRequest, JudgeInput, LoglikelihoodRequest, Prompt, Sample, prompt_text
-
-
-@dataclass
-class EvalConfig:
-    model: str
-    tasks: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    judges: list[str] = field(default_factory=list)
-    limit: int | None = None
-    output: str = "results"
-    run_id: str | None = None
-    seed: int = 0
-    batch_size: int | str = "auto"
-    concurrency: int = 8
-    max_new_tokens: int | None = None
-    temperature: float | None = None
-    system_prompt: str | None = None
-    cache: str | None = None  # path; None -> default path
-    no_cache: bool = False
-    resume: bool = False
-    shard: tuple[int, int] | None = None
-    data_files: dict[str, str] = field(default_factory=dict)
-    reference_run: str | None = None  # run folder of the unaligned model (honesty scorer's known/unknown)
-    urial: str | None = None  # "urial" | "urial:NAME": URIAL in-context alignment (alignbench.drift.urial)
-    harm_judge: str | None = None  # scorer_args harm_judge / refusal_judge of the tasks whose scorer takes them
-    refusal_judge: str | None = None
-    judge_models: dict[str, str] = field(default_factory=dict)  # --judge-model JUDGE=SPEC
-    judge_model_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # --judge-model-args; "" = all of judge_models
-    command: list[str] = field(default_factory=list)
-    epochs: int = 1  # generations per prompt (alignbench.epochs)
-    reducer: str = "mean"  # how a prompt's epochs reduce: mean | any | at_least_K
-    trust_task_code: bool = False  # task hooks/loaders outside alignbench's own and the task's folder may run
-
-
-@dataclass
-class PreparedTask:
-    cfg: TaskConfig
-    samples: list[Sample]
-    judges: list[Judge]
-    scorer: Scorer
-    data_paths: list[Path]
 
 
 def _now() -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from alignbench.agreement import fleiss_kappa, krippendorff_alpha, missing, pairwise_cohen_kappa
-from alignbench.stats import metric_value
+from alignbench.stats.agreement import fleiss_kappa, krippendorff_alpha, missing, pairwise_cohen_kappa
+from alignbench.stats.intervals import metric_value
 
 
 def verdicts_of(raw: Any) -> list[dict[str, Any]] | None:

@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from alignbench.errors import UsageError
-from alignbench.stats import CONFIDENCE, percentile, wilson_ci
+from alignbench.stats.intervals import CONFIDENCE, percentile, wilson_ci
 
 MC_DRAWS = 20000
 CARD_FIELDS = ("judge", "set", "n", "date", "alignbench_version")
 
 
 def wilson(x: int, n: int, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """Proportion x/n with its Wilson score interval (``alignbench.stats.wilson_ci``, equal to statsmodels
+    """Proportion x/n with its Wilson score interval (``alignbench.stats.intervals.wilson_ci``, equal to statsmodels
     ``proportion_confint(method='wilson')``)."""
     if n <= 0:
         return {"value": None, "ci_low": None, "ci_high": None, "x": int(x), "n": int(n)}

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import math
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.judges.catalog import builtin_judges
 from alignbench.registry import scorers
+from alignbench.run.settings import EvalConfig
 from alignbench.tasks.limit import stratified_limit
-from alignbench.types import GenerationParams, Prompt, Sample
-
-if TYPE_CHECKING:
-    from alignbench.evaluate import EvalConfig
+from alignbench.types import Prompt, Sample
 
 
 def shard_of(task: str, sample_id: str, num_shards: int) -> int:
@@ -48,34 +44,6 @@ def build_prompt(cfg: TaskConfig, sample: Sample, system_prompt: str | None, cha
         msgs = [{"role": "system", "content": system}] if system else []
         return msgs + [{"role": "user", "content": str(sample.prompt)}]
     return f"{system}\n\n{sample.prompt}" if system else str(sample.prompt)
-
-
-SAMPLE_GENERATION_FIELDS = {"temperature": float, "top_p": float, "seed": int, "max_new_tokens": int}
-
-
-def sample_params(params: GenerationParams, sample: Sample, task: str) -> GenerationParams:
-    """The decoding of one sample: the task's, with the sample's ``meta.generation`` fields on top.
-
-    ``meta.generation`` = ``{temperature, top_p, seed, max_new_tokens}`` (any subset) lets a data set
-    vary decoding per sample, e.g. the drift family's decoding perturbation (same prompt at T=0.7).
-    """
-    over = sample.meta.get("generation") if isinstance(sample.meta, dict) else None
-    if not over:
-        return params
-    where = f"task {task!r}: sample {sample.id!r}: meta.generation"
-    if not isinstance(over, dict) or set(over) - set(SAMPLE_GENERATION_FIELDS):
-        raise UsageError(f"{where}: expected an object with keys among {sorted(SAMPLE_GENERATION_FIELDS)}, got {str(over)[:60]!r}")
-    fields: dict[str, Any] = {}
-    for key, value in over.items():
-        kind = SAMPLE_GENERATION_FIELDS[key]
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or (kind is int and not float(value).is_integer())):
-            raise UsageError(f"{where}: {key!r} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-        fields[key] = kind(value)
-    bad = (fields.get("temperature", 0.0) < 0 or not 0 < fields.get("top_p", 1.0) <= 1 or fields.get("max_new_tokens", 1) < 1)
-    if bad:
-        raise UsageError(f"{where}: out of range ({fields}); need temperature >= 0, 0 < top_p <= 1, max_new_tokens >= 1")
-    return replace(params, **fields)
 
 
 JUDGE_ROLE_FLAGS = {"harm_judge": "--harm-judge", "refusal_judge": "--refusal-judge"}

@@ -1,11 +1,11 @@
 """Best-of-N: how often the epoch a reward model picks beats the run's first epoch (``--reducer best_of:JUDGE``).
 
 With ``--epochs N`` every prompt has N responses. The best-of-N response is the one JUDGE scores
-highest (``alignbench.epochs.best_epoch_record``); its win rate against the first epoch's response,
+highest (``alignbench.records.epochs.best_epoch_record``); its win rate against the first epoch's response,
 by the same judge's rewards, is the quantity best-of-N alignment optimises (InfAlign: the win rate of
 the best-of-N policy against the base policy): a win when the best reward exceeds the first epoch's
 by more than ``margin``, a tie within it (also when the first epoch is the best), so the value is
-(wins + ties / 2) / prompts, with the 95% CI of ``alignbench.stats.summarize``.
+(wins + ties / 2) / prompts, with the 95% CI of ``alignbench.stats.intervals.summarize``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alignbench.epochs import best_epoch_record, judge_score, record_epoch
-from alignbench.stats import summarize
+from alignbench.records.epochs import best_epoch_record, judge_score, record_epoch
+from alignbench.stats.intervals import summarize
 
 
 def win_rate_vs_first(records: Sequence[dict[str, Any]], judge: str, margin: float = 0.0, seed: int = 0) -> dict[str, Any] | None:

@@ -20,14 +20,13 @@ only samples with a value in both count.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from alignbench.stats import CONFIDENCE, is_binary, wilson_ci
+from alignbench.stats.intervals import CONFIDENCE, is_binary, wilson_ci
 
 PERMUTATIONS = 10000
 

@@ -7,18 +7,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alignbench.backends.base import Backend
-from alignbench.epochs import task_epochs
 from alignbench.judges.catalog import builtin_judges, judge_version_hash
-from alignbench.provenance import git_commit, scrub, scrub_argv, versions
-from alignbench.run_dir import RunDir
+from alignbench.records.epochs import task_epochs
+from alignbench.records.files import RunDir
+from alignbench.run.provenance import git_commit, scrub, scrub_argv, versions
+from alignbench.run.settings import EvalConfig, PreparedTask
 from alignbench.tasks.catalog import task_version_hash
 from alignbench.types import GenerationParams
-
-if TYPE_CHECKING:
-    from alignbench.evaluate import EvalConfig, PreparedTask
 
 
 def judge_hashes(prepared: list["PreparedTask"]) -> dict[str, str]:

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alignbench.accounting import token_totals
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
-from alignbench.run_folder import new_run_id
-from alignbench.provenance import scrub_argv
-from alignbench.run_dir import RunDir, check_run_id
-from alignbench.epochs import record_epoch
+from alignbench.records.accounting import token_totals
+from alignbench.records.epochs import record_epoch
+from alignbench.records.files import RunDir, check_run_id
+from alignbench.run.folder import new_run_id
+from alignbench.run.provenance import scrub_argv
 from alignbench.scorers.base import build_scorer, canonical_order, task_metrics
 
 # EvalConfig fields that change what a run computes; the others (shard, output, run_id, cache,

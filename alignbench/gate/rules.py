@@ -14,7 +14,7 @@ A rules file::
 Absolute limits (``max``, ``min``) compare the candidate's metrics.json value. Relative limits
 (``max_increase``, ``max_decrease``) compare candidate minus baseline, paired by sample id: the delta
 is the mean per-sample difference over samples present in both runs, with the CI and p-value of
-``alignbench.paired.paired_delta`` (McNemar exact for 0/1 metrics, a paired permutation test
+``alignbench.stats.paired.paired_delta`` (McNemar exact for 0/1 metrics, a paired permutation test
 otherwise; the CI is the one the test inverts), the same numbers ``alignbench drift`` prints. With ``alpha`` a change
 beyond the limit fails only when p < alpha, so sampling noise does not fail a pipeline; without it
 any change beyond the limit fails. Metrics that only exist at task level (no per-sample values) are
@@ -26,12 +26,12 @@ ceiling, the gate passes only when the whole interval is under it. ``bound: lowe
 end: a ceiling fails only when the whole interval is above it. ``by_category: true`` expands a rule
 into one check per category of the candidate; with ``alpha`` their paired p-values are adjusted by
 Benjamini-Hochberg across the categories (false discovery rate ``alpha``). Every line also shows the
-minimum detectable change (``alignbench.power``): the smallest change between two runs of this n that a
+minimum detectable change (``alignbench.stats.power``): the smallest change between two runs of this n that a
 two-sided test at the rule's alpha (0.05 without one) finds with 80% power, and a rule whose
 max_increase / max_decrease is below it says that its eval set is too small to enforce it.
 
 Bad rules, a metric missing from a run and runs over different samples are usage errors (exit 2);
-a failing gate is exit 1. The table and the JUnit XML are ``alignbench.gate_output``.
+a failing gate is exit 1. The table and the JUnit XML are ``alignbench.gate.output``.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alignbench.config import read_yaml, validate
-from alignbench.epochs import per_sample as reduced_per_sample
 from alignbench.errors import UsageError
-from alignbench.paired import PairedDelta, paired_delta
-from alignbench.power import benjamini_hochberg, minimum_detectable_change
-from alignbench.run_dir import RunDir
+from alignbench.records.epochs import per_sample as reduced_per_sample
+from alignbench.records.files import RunDir
+from alignbench.stats.paired import PairedDelta, paired_delta
+from alignbench.stats.power import benjamini_hochberg, minimum_detectable_change
 
 
 class GateRule(BaseModel):
@@ -316,13 +316,6 @@ def run_gates(rules: list[GateRule], baseline: RunView | None, candidate: RunVie
         out += results
     return out
 
-
-def __getattr__(name: str) -> Any:  # the output formats live in alignbench.gate_output
-    if name in ("markdown_summary", "junit_xml"):
-        from alignbench import gate_output
-
-        return getattr(gate_output, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["GateRule", "GateFile", "GateResult", "RunView", "load_rules", "check_rule", "run_gates"]

@@ -1,9 +1,9 @@
 """What ``alignbench gate`` writes: the Markdown table (for a CI step summary) and JUnit XML, one line /
-test case per checked rule (``alignbench.gate``)."""
+test case per checked rule (``alignbench.gate.rules``)."""
 
 from __future__ import annotations
 
-from alignbench.gate import GateResult, GateRule, RunView, fmt, number
+from alignbench.gate.rules import GateResult, GateRule, RunView, fmt, number
 
 
 def _limits(rule: GateRule) -> str:

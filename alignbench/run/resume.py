@@ -27,7 +27,7 @@ SAMPLE_SETTINGS: tuple[str, ...] = (
 
 def _json(value: Any) -> Any:
     """The value as run.json holds it (tuples become lists, secrets masked)."""
-    from alignbench.provenance import scrub
+    from alignbench.run.provenance import scrub
 
     return json.loads(json.dumps(scrub(value), default=str))
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import softmax
 
-from alignbench.judge_metrics import label_agreement
 from alignbench.errors import UsageError
-from alignbench.judges.learned import softmax
+from alignbench.trust.judge_metrics import label_agreement
 
 DEFAULT_L2 = 1e-3
 
@@ -34,7 +34,7 @@ def fit_softmax(X: np.ndarray, y: np.ndarray, n_classes: int, l2: float = DEFAUL
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W = theta[: d * n_classes].reshape(d, n_classes)
         b = theta[d * n_classes:]
-        P = softmax(X64 @ W + b)
+        P = softmax(X64 @ W + b, axis=1)
         ce = -np.log(np.clip((P * Y).sum(axis=1), 1e-300, None)).mean()
         G = (P - Y) / n
         grad = np.concatenate([(X64.T @ G + l2 * W).ravel(), G.sum(axis=0)])
@@ -64,7 +64,7 @@ def fit_nested(X: np.ndarray, y: np.ndarray, l2: float, l2_partial: float,
 
 
 def predict(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return softmax(X @ W + b).argmax(axis=1)
+    return softmax(X @ W + b, axis=1).argmax(axis=1)
 
 
 def folds(y: np.ndarray, k: int, groups: Sequence[str] | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from alignbench.errors import AlignbenchError, UsageError
-from alignbench.evaluate import EvalConfig, Evaluator
-from alignbench.provenance import SECRET_MARKERS
+from alignbench.run.evaluate import Evaluator
+from alignbench.run.provenance import SECRET_MARKERS
+from alignbench.run.settings import EvalConfig
 
 # Environment a shard gets from the driver: alignbench's own settings and offline/hub switches. Secrets
 # (API keys, hub tokens) never travel through Ray: the cluster's nodes must hold them in their own environment.

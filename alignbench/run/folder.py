@@ -6,13 +6,10 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from alignbench.errors import UsageError
-from alignbench.run_dir import RunDir, check_run_id
-
-if TYPE_CHECKING:
-    from alignbench.evaluate import EvalConfig
+from alignbench.records.files import RunDir, check_run_id
+from alignbench.run.settings import EvalConfig
 
 
 def new_run_id(model: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignbench.stats import summarize
+from alignbench.stats.intervals import summarize
 from alignbench.types import Generation
 
 TRUNCATION_WARN = 0.2

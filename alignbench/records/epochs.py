@@ -18,7 +18,7 @@ the reducer and the epochs of each metric it applied to (``"reducer"``, ``"epoch
 
 A task's ``cluster:`` field names a sample field or meta column whose value groups samples that are
 not independent (the variants of one base prompt); records carry it as ``cluster`` and intervals
-resample clusters (``alignbench.stats``).
+resample clusters (``alignbench.stats.intervals``).
 """
 
 from __future__ import annotations
