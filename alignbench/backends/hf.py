@@ -88,7 +88,46 @@ class HFBackend(HFScoring, Backend):
         self.revision = None if revision is None else str(revision)
         self.device = self._resolve_device(device)
         self.dtype_name = self._resolve_dtype(dtype)
-        self.tokenizer, self.model = self._load(bool(trust_remote_code))
+        tokenizer, model = self._load(bool(trust_remote_code))
+        self._setup(tokenizer, model, chat_template, max_length, shared_prefix)
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, options: BackendOptions | None = None, name: str | None = None,
+                   fingerprint: dict[str, Any] | None = None, chat_template: bool | None = None, max_length: int | None = None,
+                   shared_prefix: bool = True) -> "HFBackend":
+        """The backend around a model and tokenizer already in memory (e.g. a model being trained): nothing is
+        loaded or copied, and the model stays where it is. The model is put in eval mode (the caller restores
+        its training mode); ``close`` drops the reference only. ``fingerprint`` (``{"id", "hash"}``) names this
+        state of the weights; by default it hashes the config and a sum per parameter."""
+        import torch
+
+        self = cls.__new__(cls)
+        target = name or str(getattr(model, "name_or_path", "") or "in-memory")
+        Backend.__init__(self, target, options, chat_template=chat_template, max_length=max_length)
+        self._torch = torch
+        self.gguf_file = None
+        self.revision = None
+        self.device = str(model.device)
+        self.dtype_name = str(model.dtype).removeprefix("torch.")
+        self._setup(tokenizer, model, chat_template, max_length, shared_prefix)
+        self._fingerprint = dict(fingerprint) if fingerprint else self._memory_fingerprint()
+        return self
+
+    def _memory_fingerprint(self) -> dict[str, Any]:
+        import hashlib
+
+        cfg = self.model.config.to_dict()
+        cfg.pop("transformers_version", None)
+        h = hashlib.sha256(f"dtype={self.dtype_name}\n{json.dumps(cfg, sort_keys=True, default=str)}".encode())
+        with self._torch.no_grad():
+            for pname, p in self.model.named_parameters():
+                h.update(f"{pname}{tuple(p.shape)}{float(p.detach().float().sum()):.9g}".encode())
+        return {"id": f"hf:{self.target}", "hash": h.hexdigest()[:16]}
+
+    def _setup(self, tokenizer: Any, model: Any, chat_template: bool | None, max_length: int | None, shared_prefix: bool) -> None:
+        """Everything but loading: chat template, context length, padding, EOS and batch size."""
+        target = self.target
+        self.tokenizer, self.model = tokenizer, model
         self.model.eval()
         tok = self.tokenizer
         if chat_template is True and not tok.chat_template:
