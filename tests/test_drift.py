@@ -344,17 +344,20 @@ def _direct(model_dir: Path, ctx: str, cont: str):
     return cont_ids, torch.log_softmax(logits[len(ctx_ids) - 1:len(whole) - 1].double(), dim=-1)
 
 
-def _topk_kl(lp_b, lp_t, saved: int = 30) -> float:
-    """The authors' KL written out: softmax over each model's 30 largest logits, KL(base || tuned) on the shared tokens."""
+def _topk_kl(lp_b, lp_t, decode_b=None, decode_t=None, saved: int = 30) -> float:
+    """The authors' KL written out (logit_analysis.py + compute_dist_diff.py): each model's 30 largest logits by
+    torch.topk, softmax over them, a dict keyed by ``tokenizer.decode(id)`` where a repeated text keeps its first
+    weight, KL(base || tuned) over the texts in both. With no decoders, keyed by id (``kl_id``)."""
     import torch
 
-    def top(lp):
+    def top(lp, decode):
         vals, idx = torch.topk(lp, saved)
         w = torch.softmax(vals, dim=-1)
-        return {int(i): float(x) for i, x in zip(idx, w)}
+        keys = [decode(int(i)) if decode else int(i) for i in idx]
+        return {k: float(w[keys.index(k)]) for k in keys}
 
-    wb, wt = top(lp_b), top(lp_t)
-    return sum(wb[i] * math.log(wb[i] / wt[i]) for i in set(wb) & set(wt))
+    wb, wt = top(lp_b, decode_b), top(lp_t, decode_t)
+    return sum(wb[k] * math.log(wb[k] / wt[k]) for k in set(wb) & set(wt))
 
 
 def test_token_shift_ranks_and_kl_equal_torch(tiny_pair: tuple[Path, Path]) -> None:
@@ -368,7 +371,7 @@ def test_token_shift_ranks_and_kl_equal_torch(tiny_pair: tuple[Path, Path]) -> N
     prof = token_shift_profile(base, tuned, items, max_new_tokens=12)
     assert prof["n_samples"] + len(prof["skipped_tokenization"]) == len(CHAT) and prof["n_positions"] > 0
     n_un = n_marg = n_shift = 0
-    kls, fulls = [], []
+    kls, kl_ids, fulls = [], [], []
     shifted_tokens: Counter[str] = Counter()
     by_id = {it.sample_id: it for it in items}
     for s in prof["samples"]:
@@ -380,10 +383,13 @@ def test_token_shift_ranks_and_kl_equal_torch(tiny_pair: tuple[Path, Path]) -> N
         greedy = [i for i in range(len(ids)) if int(lp_t[i].argmax()) == ids[i]]
         assert s["positions"] == greedy  # positions the tuned model chose greedily
         rank = [int((lp_b[i] > lp_b[i, ids[i]]).sum()) + 1 for i in greedy]
-        kl = [_topk_kl(lp_b[i], lp_t[i]) for i in greedy]
+        kl = [_topk_kl(lp_b[i], lp_t[i], base.tokenizer.decode, tuned.tokenizer.decode) for i in greedy]
+        kl_id = [_topk_kl(lp_b[i], lp_t[i]) for i in greedy]
         full = [float((lp_t[i].exp() * (lp_t[i] - lp_b[i])).sum()) for i in greedy]
         assert s["base_rank"] == rank
         assert s["kl"] == pytest.approx(kl, rel=1e-4, abs=1e-6) and s["kl_full"] == pytest.approx(full, rel=1e-4, abs=1e-6)
+        assert s["kl_id"] == pytest.approx(kl_id, rel=1e-4, abs=1e-6)
+        kl_ids += kl_id
         n_un += sum(r == 1 for r in rank)
         n_marg += sum(2 <= r <= 3 for r in rank)
         n_shift += sum(r > 3 for r in rank)
@@ -395,6 +401,9 @@ def test_token_shift_ranks_and_kl_equal_torch(tiny_pair: tuple[Path, Path]) -> N
     assert prof["unshifted"]["value"] == pytest.approx(n_un / n) and prof["shifted"]["value"] == pytest.approx(n_shift / n)
     assert prof["marginal"]["value"] == pytest.approx(n_marg / n)
     assert prof["kl_mean"]["value"] == pytest.approx(np.mean(kls), rel=1e-4)
+    assert prof["kl_id_mean"]["value"] == pytest.approx(np.mean(kl_ids), rel=1e-4)
+    # byte tokens that decode to U+FFFD sit in these models' top 30: keying by text changes the figure
+    assert abs(prof["kl_mean"]["value"] - prof["kl_id_mean"]["value"]) > 1e-4
     assert prof["kl_full_mean"]["value"] == pytest.approx(np.mean(fulls), rel=1e-4)
     assert sum(r["n"] for r in prof["by_position"]) == n and prof["by_position"][0]["position"] == 0
     top = [(t["token"], t["count"]) for t in prof["top_shifted_tokens"]]

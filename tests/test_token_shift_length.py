@@ -23,6 +23,9 @@ class TemplatedModel:
 
     name = "templated"
 
+    def decode_token(self, token_id):
+        return {v: k for k, v in VOCAB.items()}.get(token_id, f"<{token_id}>")
+
     def render_prompt(self, prompt):
         return ("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",)
 

@@ -9,23 +9,35 @@ plus the answer so far:
 
 * the token's rank in the base model's distribution: rank 1 = *unshifted* (the base model would
   have picked it too), 2-3 = *marginal*, > 3 = *shifted*;
-* ``kl``: their KL, KL(base || tuned) over the tokens in both models' top 30 (the logits they
-  save), each model's top 30 renormalised by a softmax over those 30 logits (nats);
+* ``kl``: their KL (``compute_similarity(..., metric="KL")``). Each model keeps its 30 largest
+  logits (the logits they save, ``--top_k 30``), each with its text ``tokenizer.decode(id)`` and a
+  weight w = softmax over those 30 logits; each model's list becomes a dict keyed by the token's
+  *text*, where a text that several ids decode to keeps the weight of its first (highest) id and the
+  others are dropped; KL(base || tuned) = sum over the texts in both dicts of
+  w_base * ln(w_base / w_tuned) (nats; it can be negative, since the two weight sets are renormalised
+  separately and summed over the shared texts only);
+* ``kl_id``: the same sum with tokens keyed by id instead of text (two ids that decode alike stay
+  apart); it differs from ``kl`` only where a model's top 30 holds two ids with the same text (byte
+  tokens of a multi-byte character all decode to U+FFFD, for instance);
 * ``kl_full``: alignbench's own, KL(tuned || base) over the whole vocabulary.
 
-The profile pools positions over samples (shares, ``kl_mean`` and ``kl_full_mean``, with bootstrap
-CIs over samples), gives the same per answer position (``by_position``, ``kl_by_position``: the
-authors find shifts concentrated in the early positions) and lists the most frequently shifted tokens. Scores come from the backends' ``continuation_logprobs``
+The profile pools positions over samples (shares, ``kl_mean`` (the authors' figure), ``kl_id_mean`` and
+``kl_full_mean``, with bootstrap CIs over samples), gives the same per answer position
+(``by_position``, ``kl_by_position``: the authors find shifts concentrated in the early positions) and
+lists the most frequently shifted tokens. Scores come from the backends' ``continuation_logprobs``
 (the ``hf`` backend), which re-tokenises the answer text; a position whose token is not the tuned
 model's own top choice there (a re-tokenisation artefact, e.g. bytes split differently) was not
 chosen greedily by the tuned model, so it is left out and counted in ``n_excluded_positions``.
-Both models must share a tokenizer.
+Both models must share a tokenizer; each model's top tokens are decoded by its own tokenizer
+(``token_decoder``), as the authors decode each model's with its own.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,21 +57,60 @@ def base_query_context(query: str) -> str:
     return f"# Query: \n ```{query}``` \n\n \n# Answer: \n ```"
 
 
-def topk_kl(base_row: np.ndarray, tuned_row: np.ndarray, saved: int = SAVED_TOP_K, top_k: int = KL_TOP_K) -> float:
-    """compute_dist_diff.py's KL: sum over tokens in both top-k lists of w_base * log(w_base / w_tuned),
-    each w a softmax over that model's ``saved`` largest logits (log-probs differ from logits by a constant)."""
+def _by_id(token_id: int) -> int:
+    return token_id
 
-    def top(row: np.ndarray) -> tuple[list[int], dict[int, float]]:
+
+def topk_kl(base_row: np.ndarray, tuned_row: np.ndarray, base_key: Callable[[int], Hashable] = _by_id,
+            tuned_key: Callable[[int], Hashable] = _by_id, saved: int = SAVED_TOP_K, top_k: int = KL_TOP_K) -> float:
+    """compute_dist_diff.py's KL between two next-token rows (log-probs; they differ from logits by a constant).
+
+    Each row keeps its ``saved`` largest entries, weighted by a softmax over those; the first ``top_k`` of
+    them, in descending order, become a dict key -> weight in which a key seen twice keeps its first
+    weight (``list.index``); the result is sum over keys in both dicts of w_base * ln(w_base / w_tuned).
+    ``base_key`` / ``tuned_key`` map a token id to its key: the decoded text for the authors' figure
+    (``kl``), the id itself (the default) for ``kl_id``.
+    """
+
+    def top(row: np.ndarray, key: Callable[[int], Hashable]) -> dict[Hashable, float]:
         idx = np.argsort(-row, kind="stable")[:saved]
         lp = row[idx].astype(np.float64)
         w = np.exp(lp - lp.max())
         w = w / w.sum()
-        return [int(i) for i in idx[:top_k]], {int(i): float(x) for i, x in zip(idx, w)}
+        out: dict[Hashable, float] = {}
+        for i, x in zip(idx[:top_k], w[:top_k]):
+            out.setdefault(key(int(i)), float(x))
+        return out
 
-    ids_b, w_b = top(base_row)
-    ids_t, w_t = top(tuned_row)
-    both = set(ids_b) & set(ids_t)
-    return float(sum(w_b[i] * np.log(w_b[i] / w_t[i]) for i in both if w_b[i] > 0 and w_t[i] > 0))
+    w_b, w_t = top(base_row, base_key), top(tuned_row, tuned_key)
+    return float(sum(w_b[k] * np.log(w_b[k] / w_t[k]) for k in w_b if k in w_t and w_b[k] > 0 and w_t[k] > 0))
+
+
+def token_decoder(backend: Any) -> Callable[[int], str]:
+    """token id -> its text, as the authors' ``tokenizer.decode(id)`` gives it (cached).
+
+    A backend's own ``decode_token(id)`` when it has one; else its transformers tokenizer (the ``hf``
+    backend, or the ``default`` backend running on transformers); else the ``default`` backend's
+    llama.cpp model (``detokenize``, as its ``continuation_logprobs`` decodes tokens).
+    """
+    own = getattr(backend, "decode_token", None)
+    holder = backend if getattr(backend, "tokenizer", None) is not None else getattr(backend, "_fallback", None)
+    tok = getattr(holder, "tokenizer", None)
+
+    def by_tokenizer(token_id: int) -> str:
+        return str(tok.decode([token_id]))  # type: ignore[union-attr]
+
+    def by_llama(token_id: int) -> str:
+        return bytes(backend._scorer().detokenize([token_id])).decode("utf-8", errors="replace")
+
+    if callable(own):
+        return functools.lru_cache(maxsize=None)(own)
+    if callable(getattr(tok, "decode", None)):
+        return functools.lru_cache(maxsize=None)(by_tokenizer)
+    if callable(getattr(backend, "_scorer", None)):
+        return functools.lru_cache(maxsize=None)(by_llama)
+    raise UsageError(f"token-shift: the backend {getattr(backend, 'name', type(backend).__name__)!r} cannot decode token "
+                     "ids to text, which the authors' KL keys tokens by; use the hf backend")
 
 
 @dataclass
@@ -81,8 +132,9 @@ def render_context(backend: Any, prompt: Prompt) -> str:
     return prompt if isinstance(prompt, str) else prompt_text(prompt)
 
 
-def sample_profile(tuned_lp: Any, base_lp: Any) -> dict[str, Any]:
-    """Per-position base ranks (1-based) and KL(tuned || base) for one answer, greedy positions only."""
+def sample_profile(tuned_lp: Any, base_lp: Any, base_text: Callable[[int], str], tuned_text: Callable[[int], str]) -> dict[str, Any]:
+    """Per-position base ranks (1-based) and the three KLs for one answer, greedy positions only;
+    ``base_text`` / ``tuned_text`` give the text of a token id of each model (``token_decoder``)."""
     ids = np.asarray(tuned_lp.token_ids)
     if base_lp.token_ids.shape != ids.shape or not np.array_equal(base_lp.token_ids, ids):
         raise UsageError("token-shift: the base and tuned models tokenise the answer differently; they must share a tokenizer")
@@ -94,10 +146,11 @@ def sample_profile(tuned_lp: Any, base_lp: Any) -> dict[str, Any]:
     kl_full = tuned_lp.kl(base_lp)
     keep = np.flatnonzero(greedy)
     tokens = list(tuned_lp.tokens) if tuned_lp.tokens else [str(int(t)) for t in ids]
-    kl = [topk_kl(base_lp.logprobs[i, :v], tuned_lp.logprobs[i, :v]) for i in keep]
+    rows = [(base_lp.logprobs[i, :v], tuned_lp.logprobs[i, :v]) for i in keep]
+    kl = [topk_kl(b, t, base_text, tuned_text) for b, t in rows]
     return {"n_tokens": int(len(ids)), "positions": [int(i) for i in keep], "tokens": [tokens[i] for i in keep],
             "token_ids": [int(ids[i]) for i in keep], "base_rank": [int(base_rank[i]) for i in keep],
-            "kl": kl, "kl_full": [float(kl_full[i]) for i in keep]}
+            "kl": kl, "kl_id": [topk_kl(b, t) for b, t in rows], "kl_full": [float(kl_full[i]) for i in keep]}
 
 
 def _pooled(num: np.ndarray, den: np.ndarray, seed: int) -> dict[str, Any]:
@@ -131,6 +184,7 @@ def summarize_profile(samples: list[dict[str, Any]], seed: int = 0, top_k: int =
         "marginal": _pooled(count(lambda r: (r >= 2) & (r <= MARGINAL_MAX_RANK)), n, seed),
         "shifted": _pooled(count(lambda r: r > MARGINAL_MAX_RANK), n, seed),
         "kl_mean": _pooled(np.array([float(np.sum(s["kl"])) for s in samples]), n, seed),
+        "kl_id_mean": _pooled(np.array([float(np.sum(s.get("kl_id", []))) for s in samples]), n, seed),
         "kl_full_mean": _pooled(np.array([float(np.sum(s.get("kl_full", []))) for s in samples]), n, seed),
         "top_shifted_tokens": [{"token": t, "count": c, "share_of_shifted": c / total_shifted}
                                for t, c in shifted_tokens.most_common(top_k)],
@@ -161,6 +215,7 @@ def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_t
         if not supports_token_shift(b):
             raise UsageError(f"token-shift: the {who} backend {getattr(b, 'name', type(b).__name__)!r} cannot score "
                              "full token distributions (continuation_logprobs); use the hf backend")
+    base_text, tuned_text = token_decoder(base), token_decoder(tuned)
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     samples: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -180,13 +235,14 @@ def token_shift_profile(base: Any, tuned: Any, items: list[ShiftItem], max_new_t
             if len(t_lp.token_ids) != len(b_lp.token_ids) or not np.array_equal(t_lp.token_ids, b_lp.token_ids):
                 split.append(f"{it.task}/{it.sample_id}")  # the answer tokenised differently after the two contexts
                 continue
-            samples.append({"task": it.task, "sample_id": it.sample_id, "response": text, **sample_profile(t_lp, b_lp)})
+            samples.append({"task": it.task, "sample_id": it.sample_id, "response": text, **sample_profile(t_lp, b_lp, base_text, tuned_text)})
     if split and not samples:
         raise UsageError("token-shift: the base and tuned models tokenise the answers differently; they must share a tokenizer")
     out = {"base": _name(base), "tuned": _name(tuned), "max_new_tokens": max_new_tokens,
            "rank_bins": {"unshifted": "base rank 1", "marginal": f"base rank 2-{MARGINAL_MAX_RANK}", "shifted": f"base rank > {MARGINAL_MAX_RANK}"},
            **summarize_profile(samples, seed=seed, top_k=top_k), "skipped_empty": skipped,
-           "skipped_tokenization": split, "base_context": "authors' query wrapper", "kl": "top-30 KL(base || tuned)"}
+           "skipped_tokenization": split, "base_context": "authors' query wrapper", "kl": "top-30 KL(base || tuned), tokens keyed by decoded text (the authors')",
+           "kl_id": "top-30 KL(base || tuned), tokens keyed by id", "kl_full": "full-vocabulary KL(tuned || base)"}
     out["by_task"] = {t: summarize_profile([s for s in samples if s["task"] == t], seed=seed, top_k=top_k)
                       for t in dict.fromkeys(s["task"] for s in samples)}
     out["samples"] = samples

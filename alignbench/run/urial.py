@@ -8,9 +8,13 @@
 * generation stops at ``# Query`` (not kept), and the answer has every ````` replaced by a space
   and trailing whitespace removed.
 
-``NAME`` is one of the authors' prompt files bundled under ``tasks/drift/urial/`` (``urial`` alone is
-``inst_1k_v4.help``: three stylistic examples and the system instruction) or a path to a prompt file
-of the same shape.
+``NAME`` is one of the authors' prompt files bundled under ``tasks/drift/urial/`` or a path to a
+prompt file of the same shape. ``urial`` alone is ``inst_1k_v4.help`` ("no refusal": a system
+instruction and three stylistic examples), ``urial:inst_1k_v4`` their "safer" prompt (one example is a
+refusal). Both are the files of their main branch (commit b3d6f52), the files their script downloads
+at run time (``src/legacy/vllm_infer/vllm_urial.py``, ``load_urial_prompt``); the same two files as
+they were at commit 4c4d740 are bundled as ``inst_1k_v4.help.4c4d740`` and ``inst_1k_v4.4c4d740``
+(what ``urial`` used before). Commits and sha256 digests: ``tasks/drift/urial/SOURCE``.
 """
 
 from __future__ import annotations
