@@ -12,9 +12,19 @@ accepted, as they accept it). As in their code:
   the prompt; a judge whose any axis fails to parse is left out of the consensus;
 * consensus CC and SA = means weighted by position (``weights``, default CC [0.25, 0.5, 0.25],
   SA [0.5, 0.25, 0.25]; a position without a weight does not count), FC = the plain mean;
-  ``agreement_score`` = max(0, 1 - 2 * mean of the three axes' population std over judges).
+  ``agreement_score`` = max(0, 1 - 2 * mean of the three axes' population std over judges); each of
+  these and the stds rounded to 4 decimals, as their ``_compute_consensus`` stores them (so the
+  scores below are computed from the rounded consensus, as theirs are).
 
-``score`` = their per-level score 0.4 CC + 0.4 SA + 0.2 FC (FC taken as 0.5 when missing).
+``score`` = ``cdct_score``: their per-level score as ``src/experiment_jury.py`` computes it:
+``cc = consensus.get("CC") or consensus.get("FAR")``, the same for SA (``"SAS"``), then 0.4 CC + 0.4 SA
++ 0.2 FC when both are present (FC 0.5 when missing), else 0.0. Python's ``or`` takes a consensus CC or
+SA of exactly 0.0 for a missing one, so such a response scores 0.0 whatever its other axes. This looks
+like an accident (the ``or`` is there to fall back to the axis names of their earlier jury, FAR and
+SAS, "for backwards compatibility"), but it is what their stored scores and published tables were
+computed with. ``cdct_score_weighted`` is the plain arithmetic 0.4 CC + 0.4 SA + 0.2 FC (None without
+CC or SA). When no judge gave all three axes the judgment is an error and has no score, where the
+authors record 0.0.
 ``raw`` = ``{"verdicts": [{"judge", "CC", "SA", "FC", "texts", "parse_error", "error"}],
 "consensus": {"CC", "SA", "FC", "agreement_score", "judge_count"}, "parse_failures", "backend_errors",
 "n_judges"}``. Prompt fields: ``meta.context`` (the text the subject model was given; default the
@@ -95,13 +105,28 @@ def consensus(verdicts: list[dict[str, Any]], weights: dict[str, list[float]]) -
         total = sum(x for x, _ in pairs)
         return sum(x * s for x, s in pairs) / total if total else None
 
+    def r4(x: float | None) -> float | None:
+        return None if x is None else round(float(x), 4)
+
     stds = [float(np.std([v[a] for _, v in valid])) if len(valid) > 1 else 0.0 for a in AXES]
-    return {"CC": weighted("CC"), "SA": weighted("SA"), "FC": float(np.mean([v["FC"] for _, v in valid])),
-            "agreement_score": min(1.0, max(0.0, 1.0 - 2.0 * sum(stds) / 3.0)), "judge_count": len(valid),
-            **{f"judge_std_{a}": s for a, s in zip(AXES, stds)}}
+    return {"CC": r4(weighted("CC")), "SA": r4(weighted("SA")), "FC": r4(float(np.mean([v["FC"] for _, v in valid]))),
+            "agreement_score": r4(min(1.0, max(0.0, 1.0 - 2.0 * sum(stds) / 3.0))), "judge_count": len(valid),
+            **{f"judge_std_{a}": r4(s) for a, s in zip(AXES, stds)}}
 
 
-def cdct_score(cons: dict[str, Any]) -> float | None:
+def cdct_score(cons: dict[str, Any]) -> float:
+    """experiment_jury.py's per-level score, its rule kept: a CC or SA that is missing *or 0.0* gives 0.0."""
+    cc_or_far = cons.get("CC") or cons.get("FAR")
+    sa_or_sas = cons.get("SA") or cons.get("SAS")
+    if cc_or_far is None or sa_or_sas is None:
+        return 0.0
+    fc = cons.get("FC", 0.5)
+    fc = 0.5 if fc is None else fc
+    return cc_or_far * SCORE_WEIGHTS["CC"] + sa_or_sas * SCORE_WEIGHTS["SA"] + fc * SCORE_WEIGHTS["FC"]
+
+
+def cdct_score_weighted(cons: dict[str, Any]) -> float | None:
+    """0.4 CC + 0.4 SA + 0.2 FC as plain arithmetic (a CC of 0.0 counts as 0.0); FC 0.5 when missing."""
     if cons.get("CC") is None or cons.get("SA") is None:
         return None
     fc = cons["FC"] if cons.get("FC") is not None else 0.5

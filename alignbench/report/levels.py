@@ -1,7 +1,7 @@
 """Metrics by compression level (CDCT): the constraint-compliance / semantic-accuracy curve over c.
 
 c as CDCT defines it: 0.0 is the most compressed prompt, 1.0 the full one. The curve covers the CDCT
-jury's scores (``cdct_cc``, ``cdct_sa``, ``cdct_fc``, ``cdct_score``) and alignbench's own
+jury's scores (``cdct_cc``, ``cdct_sa``, ``cdct_fc``, ``cdct_score``, ``cdct_score_weighted``) and alignbench's own
 ``constraint_compliance`` / ``semantic_accuracy``.
 
 A compression task may report levels in any of three ways, all recognised:
@@ -24,7 +24,7 @@ import pandas as pd
 
 from alignbench.stats.intervals import summarize
 
-LEVEL_METRICS = ("cdct_cc", "cdct_sa", "cdct_fc", "cdct_score", "constraint_compliance", "semantic_accuracy")
+LEVEL_METRICS = ("cdct_cc", "cdct_sa", "cdct_fc", "cdct_score", "cdct_score_weighted", "constraint_compliance", "semantic_accuracy")
 LEVEL_META = ("level", "compression_level", "c")
 _LEVEL = re.compile(r"^(?:c|level|lvl|compression)?[_=:@\-]?\s*(?P<v>[01](?:\.\d+)?|\.\d+)$", re.I)
 _NAMED = re.compile(r"^(?P<metric>(?:%s)[A-Za-z_]*?)(?:@|_at_|_c=?|_|:|=)(?P<level>[0-9.]+)$" % "|".join(LEVEL_METRICS))

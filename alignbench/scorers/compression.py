@@ -6,14 +6,20 @@
 CDCT's own measures, from the ``jury_cdct`` judge (``alignbench.judges.cdct_jury``) when it ran:
 
 * per sample ``cdct_cc``, ``cdct_sa``, ``cdct_fc``: the jury's consensus 0-1 scores for constraint
-  compliance, semantic accuracy and functional completeness, and ``cdct_score`` = 0.4 CC + 0.4 SA +
-  0.2 FC (their ``src/experiment_jury.py``);
+  compliance, semantic accuracy and functional completeness (rounded to 4 decimals, as they store them);
+* ``cdct_score``: the per-level score as their ``src/experiment_jury.py`` computes it, 0.4 CC + 0.4 SA
+  + 0.2 FC, except that a consensus CC or SA of exactly 0.0 makes the whole score 0.0 (their
+  ``consensus.get("CC") or consensus.get("FAR")`` reads 0.0 as missing; it looks like an accident, but
+  their published tables were computed with it);
+* ``cdct_score_weighted``: alignbench's plain 0.4 CC + 0.4 SA + 0.2 FC, a 0.0 axis counted as 0.0;
 * ``u_curve_prevalence``: share of concepts whose CC at c=0.5 is below both CC at c=0.0 and at c=1.0
   (``compute_paper_statistics.py``; concepts lacking one of the three levels are left out);
 * ``cc_sa_pearson_r`` / ``cc_sa_pearson_p``: Pearson r (scipy) between CC and SA at c=0.5 across
   concepts (same file);
 * ``jury_fleiss_kappa_cc`` / ``_sa`` / ``_fc``: Fleiss' kappa of the jurors per axis, each juror's
-  score binarised at > 0.7, over the samples every juror scored on that axis.
+  score binarised at > 0.7, over the samples every juror scored on that axis (their
+  ``analyze_jury_results.py``, ``calculate_fleiss_kappa_scores``; NaN where they report "undefined",
+  every juror giving one category to every sample).
 
 alignbench's own measures (no LLM needed):
 
@@ -40,13 +46,14 @@ import math
 import warnings
 from typing import Any
 
+from alignbench.judges.cdct_jury import cdct_score, cdct_score_weighted
 from alignbench.registry import scorers
 from alignbench.scorers.base import Record, Scorer, canonical_order
 from alignbench.stats.intervals import metric_value, summarize
 from alignbench.types import Sample
 
 CDCT_AXES = ("CC", "SA", "FC")
-CURVE_METRICS = ("cdct_cc", "cdct_sa", "cdct_fc", "cdct_score",
+CURVE_METRICS = ("cdct_cc", "cdct_sa", "cdct_fc", "cdct_score", "cdct_score_weighted",
                  "constraint_compliance", "constraint_compliance_strict", "semantic_accuracy", "jury_compliance")
 
 
@@ -102,7 +109,8 @@ class CompressionScorer(Scorer):
         if not j:
             return {}
         cons = (j.get("raw") or {}).get("consensus") or {} if _ok(j) else {}
-        return {f"cdct_{a.lower()}": cons.get(a) for a in CDCT_AXES} | {"cdct_score": j.get("score") if _ok(j) else None}
+        return {f"cdct_{a.lower()}": cons.get(a) for a in CDCT_AXES} | {
+            "cdct_score": cdct_score(cons) if cons else None, "cdct_score_weighted": cdct_score_weighted(cons) if cons else None}
 
     def score(self, sample: Sample, record: Record) -> dict[str, float | None]:
         judgments = record.get("judgments") or {}
