@@ -2,8 +2,9 @@
 
 ``settings`` (what was asked: ``EvalConfig``, ``PreparedTask``), ``task_setup`` (samples, prompts and
 scorer arguments of a task), ``evaluate`` (the loop: model, judges, per-sample metrics, files),
-``files`` (a run folder's files, read and written: ``RunDir``), ``folder`` (run ids, opening a folder),
-``info`` (run.json), ``resume`` (what a resumed run may change), ``cache`` (the SQLite generation
-cache), ``accounting`` (tokens, truncation, model calls), ``provenance`` (versions, git commit,
-scrubbing secrets), ``epochs`` and ``best_of`` (repeated generations per prompt).
+``folder`` (run ids, opening a folder), ``info`` (run.json), ``resume`` (what a resumed run may change),
+``provenance`` (versions, git commit, scrubbing secrets), ``urial`` (URIAL's in-context alignment
+prompt) and ``best_of`` (the win rate of the epoch a reward model picks). A run folder's files and
+records (``RunDir``, epochs, accounting) are ``alignbench.records``; the SQLite generation cache is
+``alignbench.backends.cache``.
 """
