@@ -102,6 +102,21 @@ def add_judge_model_options(p: argparse.ArgumentParser) -> None:
                    help="backend options of the judge models (all given with --judge-model, or JUDGE's only); repeatable")
 
 
+def add_log_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log", default="", metavar="wandb|mlflow|tensorboard[,...]",
+                   help="also send metrics with their CI bounds, the config and the samples to experiment trackers "
+                        "(extras: pip install \"alignbench[wandb]\"; configured by WANDB_*, MLFLOW_* as usual)")
+
+
+def log_trackers(args: argparse.Namespace) -> list[str]:
+    """The trackers ``--log`` names, each package checked before any work (a missing one: exit 2 with the pip command)."""
+    from alignbench.integrations.trackers import check_trackers, parse_log
+
+    names = parse_log(getattr(args, "log", "") or "")
+    check_trackers(names)
+    return names
+
+
 def parse_judge_models(text: str) -> dict[str, str]:
     """``"llamaguard=openai:X,shieldlm=hf:/m"`` -> ``{"llamaguard": "openai:X", "shieldlm": "hf:/m"}``."""
     out: dict[str, str] = {}

@@ -12,7 +12,7 @@ import json
 import sys
 
 from alignbench.commands._judge_io import build_judges
-from alignbench.commands._options import add_judge_model_options, non_negative_float
+from alignbench.commands._options import add_judge_model_options, add_log_option, log_trackers, non_negative_float
 from alignbench.compare.inputs import PAIR_MODES
 from alignbench.compare.judging import pairwise_kind
 from alignbench.compare.pipeline import CompareOptions, compare_runs, format_table, plan
@@ -43,8 +43,10 @@ class CompareCommand:
         again.add_argument("--overwrite", action="store_true", help="replace an existing compare folder")
         p.add_argument("--json", action="store_true", help="print compare.json to stdout instead of a table")
         add_judge_model_options(p)
+        add_log_option(p)
 
     def run(self, args: argparse.Namespace) -> int:
+        trackers = log_trackers(args)
         if len(args.runs) < 2:
             raise UsageError(f"compare needs at least two runs (RUN_A RUN_B [RUN ...]); got {len(args.runs)}")
         catalog = builtin_judges()
@@ -62,6 +64,10 @@ class CompareCommand:
             path, info = compare_runs(judge, opts, planned)
         finally:
             judge.close()
+        if trackers:
+            from alignbench.integrations.tracking import log_compare
+
+            log_compare(trackers, path, info)
         print(json.dumps(info, indent=2, default=str) if args.json else format_table(info))
         print(f"alignbench: compare written to {path}", file=sys.stderr)
         return 0

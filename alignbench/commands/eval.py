@@ -7,7 +7,7 @@ import json
 import sys
 
 from alignbench.commands._executor import add_executor_options, run_with_executor
-from alignbench.commands._options import add_run_options, eval_config
+from alignbench.commands._options import add_log_option, add_run_options, eval_config, log_trackers
 from alignbench.records.accounting import truncation_warnings
 from alignbench.registry import commands
 from alignbench.run.evaluate import run_eval
@@ -36,12 +36,18 @@ class EvalCommand:
         add_run_options(p)
         add_executor_options(p)
         p.add_argument("--json", action="store_true", help="print metrics.json to stdout instead of a table")
+        add_log_option(p)
 
     def run(self, args: argparse.Namespace) -> int:
+        trackers = log_trackers(args)
         cfg = eval_config(args, args.model, argv=["alignbench", *getattr(args, "argv", sys.argv[1:])])
         run_dir = run_with_executor(args, cfg) or run_eval(cfg)
         metrics = run_dir.read_metrics()
         info = run_dir.read_run()
+        if trackers:
+            from alignbench.integrations.tracking import log_eval
+
+            log_eval(trackers, run_dir)
         if args.json:
             print(json.dumps(metrics, indent=2))
         else:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from alignbench.commands._options import add_log_option, log_trackers
 from alignbench.errors import UsageError
 from alignbench.gate.output import junit_xml, markdown_summary
 from alignbench.gate.rules import RunView, load_rules, run_gates
@@ -24,8 +25,10 @@ class GateCommand:
         p.add_argument("--rules", required=True, help="gates YAML (gates: [{task, metric, max, min, max_increase, max_decrease, alpha}])")
         p.add_argument("--junit", help="also write JUnit XML (one test case per gate) to this file")
         p.add_argument("--seed", type=int, default=0, help="seed of the paired permutation test (non-binary metrics)")
+        add_log_option(p)
 
     def run(self, args: argparse.Namespace) -> int:
+        trackers = log_trackers(args)
         started = time.time()
         rules = load_rules(args.rules)
         candidate = RunView.load(args.candidate, "--candidate")
@@ -39,6 +42,10 @@ class GateCommand:
                 path.write_text(junit_xml(results, elapsed_s=time.time() - started), encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"--junit {path}: cannot write ({exc.strerror or exc})") from None
+        if trackers:
+            from alignbench.integrations.tracking import log_gate
+
+            log_gate(trackers, results, candidate, baseline, str(args.rules))
         failed = [r for r in results if not r.passed]
         for r in failed:
             print(f"alignbench: gate failed: {r.rule.label}: {r.message}", file=sys.stderr)

@@ -23,7 +23,7 @@ from alignbench.records.files import RUN_FILE, RunDir
 from alignbench.results import RUN_COLUMNS, find_run_dirs, load_runs, load_samples
 
 #: Optional files a run folder (or an analysis folder) may hold, by report section.
-EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl", "compare.json", "pairs.jsonl")
+EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl", "compare.json", "pairs.jsonl", "track.json")
 MAX_FLIPS = 10_000  # flips.jsonl lines read (the report shows a few)
 
 
@@ -89,6 +89,14 @@ def _compare_runs(e: Extra) -> list[Path]:
     return _existing_runs([r.get("path") if isinstance(r, dict) else None for r in runs], e)
 
 
+def _track_runs(e: Extra) -> list[Path]:
+    """The run folders a track.json names (its baseline, then ``checkpoints[].run_dir``), where they still exist."""
+    data = e.data if isinstance(e.data, dict) else {}
+    base = data.get("baseline") if isinstance(data.get("baseline"), dict) else {}
+    runs = [base.get("run_dir")] + [c.get("run_dir") for c in data.get("checkpoints") or [] if isinstance(c, dict)]
+    return _existing_runs(runs, e)
+
+
 def _existing_runs(paths: list[Any], e: Extra) -> list[Path]:
     """Each named run folder that holds a run: the path as written, else a folder of that name beside the
     result's folder; names that are not strings, or find no run, are left out."""
@@ -117,14 +125,16 @@ def collect(paths: list[str | Path]) -> ReportData:
             extras.extend(_extras_in(p, p.resolve().name))
         else:
             found = find_run_dirs(p)
+            if p.is_dir() and (p / "track.json").is_file() and not (p / RUN_FILE).is_file():  # a track folder: its series too
+                extras.append(Extra("track", p.resolve().name, p / "track.json", _read_json(p / "track.json")))
             for rd in found:
                 if len(found) > 1 or rd.path != p:  # inside a parent folder: an unfinished run is skipped, not fatal
                     if not rd.metrics_file.is_file():
                         warnings.warn(f"{rd.path}: no metrics.json (status {rd.read_run().get('status')!r}); skipped", stacklevel=2)
                         continue
                 run_paths.append(rd.path)
-    for e in [e for e in extras if e.kind in ("drift", "compare")]:
-        for rp in (_drift_runs(e) if e.kind == "drift" else _compare_runs(e)):
+    for e in [e for e in extras if e.kind in ("drift", "compare", "track")]:
+        for rp in (_drift_runs(e) if e.kind == "drift" else _compare_runs(e) if e.kind == "compare" else _track_runs(e)):
             if all(rp.resolve() != known.resolve() for known in run_paths):
                 run_paths.append(rp)
     infos: dict[str, dict[str, Any]] = {}
