@@ -8,8 +8,8 @@ A page shows a command's output as a ``text`` block right after the ``bash`` blo
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import importlib
 import io
 import itertools
 import json
@@ -263,20 +263,31 @@ NAME_IN_CODE = re.compile(r"`(alignbench(?:\.[A-Za-z_]\w*)+)")
 PLACEHOLDER = re.compile(r"[*<]|\b[A-Z]{2,}\b(?!\.md)")  # a glob or a NAME to fill in, not a file
 
 
+def module_names(path: Path) -> set[str]:
+    """The names a module defines or imports at its top level, and those its ``__all__`` promises (read, not imported)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in getattr(node, "targets", [])):
+                names.update(ast.literal_eval(node.value))
+    return names
+
+
 def resolves(name: str) -> bool:
-    """Whether a dotted name a page shows is a module of the package, or an attribute of one."""
+    """Whether a dotted name a page shows is a module of the package, or a name one defines."""
     parts = name.split(".")
-    k = len(parts)
-    while k > 1 and not (REPO.joinpath(*parts[:k]).with_suffix(".py").is_file() or REPO.joinpath(*parts[:k], "__init__.py").is_file()):
-        k -= 1
-    if k < 2:
-        return False
-    obj = importlib.import_module(".".join(parts[:k]))
-    for attr in parts[k:]:
-        if not hasattr(obj, attr):
-            return False
-        obj = getattr(obj, attr)
-    return True
+    for k in range(len(parts), 1, -1):
+        base = REPO.joinpath(*parts[:k])
+        source = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+        if source.is_file():
+            return k == len(parts) or parts[k] in module_names(source)
+    return False
 
 
 def test_every_module_and_file_the_docs_name_exists() -> None:
