@@ -225,3 +225,24 @@ def test_hf_backend_around_a_model_in_memory_answers_as_the_loaded_one(tiny_mode
     with torch.no_grad():
         model.lm_head.weight.add_(0.01)
     assert HFBackend.from_model(model, mem.tokenizer).fingerprint()["hash"] != mem.fingerprint()["hash"]  # new weights, new identity
+
+
+def test_log_sends_each_evaluation_to_a_tracker_of_its_own(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    from alignbench.integrations import AlignbenchCallback
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    cb = AlignbenchCallback(TASK, every=2, log="mlflow", **EVAL)  # no trainer=: the log history and alignbench's own tracker
+    trainer = _train(tiny_model_dir, tmp_path / "out", max_steps=4, save_steps=100, callback=cb)
+    logged = [h for h in trainer.state.log_history if METRIC in h]
+    assert [h["step"] for h in logged] == [2, 4]
+    client = MlflowClient((tmp_path / "mlruns").as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("alignbench").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["run_id"] == "step-2"
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, METRIC + "_ci_high")] == \
+        [(h["step"], h[METRIC + "_ci_high"]) for h in logged]
+    assert {"alignbench/samples_step_2.json", "alignbench/samples_step_4.json"} <= \
+        {a.path for a in client.list_artifacts(run.info.run_id, "alignbench")}

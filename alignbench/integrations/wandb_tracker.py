@@ -3,7 +3,7 @@
 Metrics go to the run's history at their step, the config to ``run.config``, samples as a ``wandb.Table``.
 W&B's own collection of the command line, environment metadata and system stats is off: what it
 receives is what alignbench sends (secrets masked). ``WANDB_MODE=offline`` writes the run under
-``WANDB_DIR`` with no network and no key.
+``WANDB_DIR`` (read at each run, also in a long-lived process) with no network and no key.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class WandbTracker(Tracker):
         settings = wandb.Settings(x_disable_meta=True, x_disable_stats=True, console="off", save_code=False, silent=True)
         try:
             self.run = wandb.init(project=os.environ.get("WANDB_PROJECT") or "alignbench", name=ctx.name, group=ctx.group,
-                                  job_type=ctx.kind, settings=settings, reinit="create_new")
+                                  job_type=ctx.kind, dir=os.environ.get("WANDB_DIR") or None, settings=settings,
+                                  reinit="create_new")
         except Exception as exc:  # noqa: BLE001 - no key, no network, a bad setting: one line
             raise tracker_error(self.name, exc) from None
 

@@ -12,7 +12,8 @@ model, and ``track.json``::
 Running the same command again continues: a checkpoint whose run is complete is not evaluated again, an
 unfinished one is resumed, new checkpoints are added; runs of checkpoints that have since been deleted
 (a Trainer's ``save_total_limit``) stay in the series. The settings (tasks, limit, seed, decoding,
-judges, baseline) must match the stored ones; another set needs another ``--run-id``.
+judges, baseline) must match the stored ones; another set needs another ``--run-id``. ``--every`` and
+``--gate`` may change between calls (a gate added later is checked on the stored runs).
 """
 
 from __future__ import annotations
@@ -102,12 +103,15 @@ def read_track(path: Path) -> dict[str, Any]:
 
 
 def _check_settings(stored: dict[str, Any], settings: dict[str, Any], folder: Path) -> None:
+    """The settings that decide what the runs hold (eval options, baseline) must be the stored ones; --every and --gate may change."""
     old = stored.get("settings")
-    if not isinstance(old, dict) or old == settings:
+    if not isinstance(old, dict):
         return
-    norm = lambda d: {**(d.get("eval") or {}), **{k: v for k, v in d.items() if k != "eval"}}  # noqa: E731
-    a, b = norm(old), norm(settings)
+    norm = lambda d: {**(d.get("eval") or {}), "baseline": d.get("baseline")}  # noqa: E731
+    a, b = norm(old), norm(json.loads(json.dumps(settings, default=str)))
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if not keys:
+        return
     raise UsageError(f"{folder} was tracked with other settings ({', '.join(keys)} differ); pass another --run-id "
                      "or the same options as before")
 
