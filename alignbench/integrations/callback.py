@@ -45,8 +45,8 @@ from alignbench.backends.hf import HFBackend
 from alignbench.errors import UsageError
 from alignbench.gate.rules import GateRule, RunView, load_rules, run_gates
 from alignbench.integrations.payload import PREFIX, metric_values
-from alignbench.integrations.tracking import log_training_step
 from alignbench.integrations.trackers import TrackerContext, Trackers, check_trackers, parse_log
+from alignbench.integrations.tracking import log_training_step
 from alignbench.records.files import RunDir, write_json_atomic
 from alignbench.registry import did_you_mean
 from alignbench.run.evaluate import run_eval

@@ -40,4 +40,4 @@ def masked(obj: Any, secrets: list[str] | None = None) -> Any:
     return obj
 
 
-__all__ = ["secret_values", "mask_text", "masked"]
+__all__ = ["mask_text", "masked", "secret_values"]

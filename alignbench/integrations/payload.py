@@ -86,4 +86,4 @@ def log_run(trackers: Trackers, run_dir: RunDir | str, step: int | None = None, 
     return values
 
 
-__all__ = ["PREFIX", "metric_values", "run_config", "sample_rows", "log_run", "mask_text", "masked"]
+__all__ = ["PREFIX", "log_run", "mask_text", "masked", "metric_values", "run_config", "sample_rows"]

@@ -128,7 +128,7 @@ class Trackers:
         for t in items:
             t.close()
 
-    def __enter__(self) -> "Trackers":
+    def __enter__(self) -> Trackers:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -141,4 +141,4 @@ def tracker_error(name: str, exc: BaseException) -> UsageError:
     return UsageError(f"--log {name}: {mask_text(first)[:300]}")
 
 
-__all__ = ["TRACKERS", "Tracker", "TrackerContext", "Trackers", "parse_log", "check_trackers", "open_tracker", "tracker_error"]
+__all__ = ["TRACKERS", "Tracker", "TrackerContext", "Trackers", "check_trackers", "open_tracker", "parse_log", "tracker_error"]

@@ -132,4 +132,4 @@ def log_gate(names: list[str], results: list[GateResult], candidate: RunView, ba
         trackers.log_table(f"{PREFIX}/gate", rows)
 
 
-__all__ = ["log_eval", "log_track", "log_compare", "log_gate", "log_training_step", "track_metrics", "compare_metrics", "gate_metrics"]
+__all__ = ["compare_metrics", "gate_metrics", "log_compare", "log_eval", "log_gate", "log_track", "log_training_step", "track_metrics"]

@@ -167,4 +167,4 @@ def sections(data: Any, with_plots: bool = True) -> list[Section]:
     return [Section("Across checkpoints", blocks)] if blocks else []
 
 
-__all__ = ["sections", "plot_series", "plot_frontier_path", "frontier_path", "series_table", "delta_table"]
+__all__ = ["delta_table", "frontier_path", "plot_frontier_path", "plot_series", "sections", "series_table"]

@@ -93,4 +93,4 @@ def find_checkpoints(args: list[str], every: int | None = None) -> list[Checkpoi
     return out
 
 
-__all__ = ["Checkpoint", "find_checkpoints", "step_of", "expand", "is_model_folder", "TRAINER_STATE"]
+__all__ = ["TRAINER_STATE", "Checkpoint", "expand", "find_checkpoints", "is_model_folder", "step_of"]

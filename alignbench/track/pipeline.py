@@ -107,7 +107,7 @@ def _check_settings(stored: dict[str, Any], settings: dict[str, Any], folder: Pa
     old = stored.get("settings")
     if not isinstance(old, dict):
         return
-    norm = lambda d: {**(d.get("eval") or {}), "baseline": d.get("baseline")}  # noqa: E731
+    norm = lambda d: {**(d.get("eval") or {}), "baseline": d.get("baseline")}
     a, b = norm(old), norm(json.loads(json.dumps(settings, default=str)))
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if not keys:
@@ -220,4 +220,4 @@ def format_table(info: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["TrackOptions", "TrackResult", "run_track", "format_table", "default_track_id", "resolve_baseline", "read_track", "BASELINE_RUN_ID"]
+__all__ = ["BASELINE_RUN_ID", "TrackOptions", "TrackResult", "default_track_id", "format_table", "read_track", "resolve_baseline", "run_track"]

@@ -101,4 +101,4 @@ def summarize(points: list[Point], baseline: RunView | None = None, rules: list[
             "gate": gate_verdicts(rules, baseline, points, seed, rules_source) if rules else None}
 
 
-__all__ = ["TRACK_FILE", "Point", "series", "deltas", "gate_verdicts", "summarize"]
+__all__ = ["TRACK_FILE", "Point", "deltas", "gate_verdicts", "series", "summarize"]
