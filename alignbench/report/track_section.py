@@ -84,8 +84,11 @@ def plot_frontier_path(path: pd.DataFrame) -> Figure | None:
         ax.plot(df["x"], df["y"], "-", color=color(i), alpha=0.6, label=task)
         ax.errorbar(df["x"], df["y"], xerr=_bars(df["x"], df["x_low"], df["x_high"]), yerr=_bars(df["y"], df["y_low"], df["y_high"]),
                     fmt="o", color=color(i), ms=5, capsize=3, elinewidth=1)
+        at: dict[tuple[float, float], list[str]] = {}  # checkpoints at the same point share one label
         for p in df.itertuples():
-            ax.annotate(f"{p.step}", (p.x, p.y), xytext=(5, 5), textcoords="offset points", fontsize=8, color=color(i))
+            at.setdefault((round(float(p.x), 6), round(float(p.y), 6)), []).append(str(p.step))
+        for (x, y), steps in at.items():
+            ax.annotate(", ".join(steps), (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8, color=color(i))
     ys = list(dict.fromkeys(path["y_metric"]))
     ax.set_xlabel("over-refusal rate (benign prompts refused)")
     ax.set_ylabel(" / ".join(ys))
