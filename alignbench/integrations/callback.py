@@ -24,7 +24,9 @@ without one, with an evaluation made before the first training step.
 Training is left as it was: the model's per-module training flags, grad mode, and the Python, NumPy and
 torch (CPU and CUDA) random states are saved before an evaluation and restored after it; the optimizer,
 scheduler and data are never touched. Generations are not cached (the weights change every step).
-Under multi-process training the main process evaluates and the others wait for its gate decision.
+Under data-parallel training the main process evaluates and the others wait for its gate decision; a
+model sharded across processes (FSDP, DeepSpeed ZeRO-3) is evaluated from its saved checkpoints with
+``alignbench track`` instead.
 """
 
 from __future__ import annotations
