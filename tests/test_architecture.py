@@ -23,11 +23,12 @@ LAYERS: list[list[str]] = [
     ["records"],  # a run folder's files and records, as every reader sees them
     ["backends"],
     ["trust"],
+    ["trace"],  # a corpus index and the spans of a response found in it (the trace_shield judge's engine)
     ["judges"],
     ["scorers"],
     ["tasks"],
     ["run"],  # one evaluation
-    ["scale", "drift", "compare", "gate", "trace", "track", "results"],  # built on runs
+    ["scale", "drift", "compare", "gate", "track", "results"],  # built on runs
     ["report", "integrations"],
     ["commands"],
     ["cli", "__main__"],

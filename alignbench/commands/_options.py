@@ -100,6 +100,17 @@ def add_judge_model_options(p: argparse.ArgumentParser) -> None:
                    help="judge model of a judge, e.g. llamaguard=openai:meta-llama/Llama-Guard-3-8B or shieldlm=hf:/models/shieldlm")
     p.add_argument("--judge-model-args", action="append", default=[], metavar="[JUDGE:]k=v,...",
                    help="backend options of the judge models (all given with --judge-model, or JUDGE's only); repeatable")
+    p.add_argument("--trace-index", action=_TraceIndex, dest="judge_model_args", metavar="DIR",
+                   help="the index (alignbench trace index) of the trace_shield judge; same as --judge-model-args trace_shield:index=DIR")
+
+
+class _TraceIndex(argparse.Action):
+    """``--trace-index DIR``: adds ``trace_shield:index=DIR`` to ``--judge-model-args``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        if not values or "," in values or "=" in values:
+            parser.error(f"--trace-index {values!r}: expected a folder path without ',' or '='")
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), f"trace_shield:index={values}"])
 
 
 def add_log_option(p: argparse.ArgumentParser) -> None:

@@ -48,7 +48,16 @@ class Browser:
     n_samples: int
 
 
-Block = Union[Text, Table, Image, Examples, Browser]
+@dataclass
+class Marked:
+    """A text shown verbatim with some of its ranges highlighted (e.g. corpus spans in a response)."""
+
+    text: str
+    marks: list[tuple[int, int, str]]  # [start, end) character offsets into ``text``, and a note on the range
+    caption: str = ""
+
+
+Block = Union[Text, Table, Image, Examples, Browser, Marked]
 
 
 @dataclass

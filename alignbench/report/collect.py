@@ -23,7 +23,9 @@ from alignbench.records.files import RUN_FILE, RunDir
 from alignbench.results import RUN_COLUMNS, find_run_dirs, load_runs, load_samples
 
 #: Optional files a run folder (or an analysis folder) may hold, by report section.
-EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl", "compare.json", "pairs.jsonl", "track.json")
+EXTRA_FILES = ("judge_eval.json", "drift.json", "token_shift.json", "flips.jsonl", "compare.json", "pairs.jsonl", "track.json",
+               "trace.json", "trace.jsonl")
+TRACE_FOLDER = "trace"  # alignbench trace's default output inside a run folder
 MAX_FLIPS = 10_000  # flips.jsonl lines read (the report shows a few)
 
 
@@ -152,6 +154,7 @@ def collect(paths: list[str | Path]) -> ReportData:
         raw_metrics[label] = raw if isinstance(raw, dict) else {}
         label_of[str(rp)] = label
         extras.extend(_extras_in(rp, label))
+        extras.extend(_extras_in(rp / TRACE_FOLDER, label))  # a trace beside the run
     runs = load_runs(run_paths) if run_paths else pd.DataFrame(columns=RUN_COLUMNS)
     runs.insert(0, "run", runs["path"].map(label_of))
     frames = []

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from alignbench.report import browser, drift_section, frontier, headline, plots, ranking, tables, track_section, wide
+from alignbench.report import browser, drift_section, frontier, headline, plots, ranking, tables, trace_section, track_section, wide
 from alignbench.report.blocks import Block, Browser, Document, Examples, Image, Section, Table, Text
 from alignbench.report.collect import ReportData
 from alignbench.report.jury import jury_agreement_table
@@ -142,7 +142,8 @@ def sample_sections(data: ReportData, with_plots: bool = True, examples_per_run:
 
 #: The report's sections, in order.
 SECTIONS: list[Builder] = [headline.sections, frontier_sections, track_section.sections, run_sections, ranking.sections, summary_sections,
-                           breakdown_sections, compression_sections, judge_sections, drift_section.sections, sample_sections]
+                           breakdown_sections, compression_sections, judge_sections, drift_section.sections, trace_section.sections,
+                           sample_sections]
 
 
 def build_document(data: ReportData, with_plots: bool = True) -> Document:

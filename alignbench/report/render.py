@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from alignbench import __version__
-from alignbench.report.blocks import Browser, Document, Examples, Image, Table, Text
+from alignbench.report.blocks import Browser, Document, Examples, Image, Marked, Table, Text
 from alignbench.report.browser import asset, browser_html, script_hash
 
 _CSS = """
@@ -34,6 +34,7 @@ tr.small-n td{color:#777;background:#fafafa}tr.small-n td:first-child{font-style
 .wide{overflow-x:auto}.wide td{white-space:nowrap}
 .toc{font-size:.85em;margin:.4em 0 1em}.toc a{color:#335}
 details.examples summary{cursor:pointer;color:#335;margin:.4em 0}
+mark{background:#ffe08a;padding:0 .1em}
 """
 
 
@@ -73,6 +74,19 @@ def _html_examples(e: Examples) -> str:
     return "".join(parts)
 
 
+def marked_segments(m: Marked) -> list[tuple[str, list[str]]]:
+    """``m.text`` cut at every mark's ends: (piece, the notes of the marks covering it), in order."""
+    cuts = sorted({0, len(m.text)} | {max(0, min(len(m.text), x)) for a, b, _ in m.marks for x in (a, b)})
+    return [(m.text[a:b], [note for s, e, note in m.marks if s <= a and b <= e]) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _html_marked(m: Marked) -> str:
+    pieces = "".join(f'<mark title="{esc("; ".join(notes))}">{esc(piece)}</mark>' if notes else esc(piece)
+                     for piece, notes in marked_segments(m))
+    cap = f'<div class="meta">{esc(m.caption)}</div>' if m.caption else ""
+    return f'<div class="example">{cap}<pre>{pieces}</pre></div>'
+
+
 def _anchor(title: str) -> str:
     return "sec-" + "".join(c if c.isalnum() else "-" for c in title.lower())
 
@@ -92,6 +106,8 @@ def render_html(doc: Document) -> str:
             elif isinstance(b, Examples):
                 body.append(f'<details class="examples"><summary>{esc(b.caption or "examples")} ({len(b.df)})</summary>{_html_examples(b)}</details>'
                             if b.collapsed else _html_examples(b))
+            elif isinstance(b, Marked):
+                body.append(_html_marked(b))
             elif isinstance(b, Browser):
                 html_, script = browser_html(b.payload)
                 body.append(f"<p>Every sample of every run ({b.n_samples}): filter, search, and click a row for the full texts, "
@@ -139,6 +155,9 @@ def render_markdown(doc: Document, out: Path | None = None) -> str:
                 lines += [("> " if b.style == "headline" else "") + md_cell(b.text), ""]
             elif isinstance(b, Table):
                 lines += [_md_table(b), ""] + ([md_cell(b.note), ""] if b.note else [])
+            elif isinstance(b, Marked):  # a code block shows the text literally; marked ranges between ⟦ ⟧
+                text = "".join(f"⟦{piece}⟧" if notes else piece for piece, notes in marked_segments(b))
+                lines += ([f"**{md_cell(b.caption)}**", ""] if b.caption else []) + [_md_block_text(text), ""]
             elif isinstance(b, Browser):
                 lines += [f"_The sample browser ({b.n_samples} samples) is in the HTML report (--format html)._", ""]
             elif isinstance(b, Image):
