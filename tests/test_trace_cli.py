@@ -101,13 +101,15 @@ def test_trace_of_a_run_takes_what_the_harm_judge_found_harmful(index, tmp_path:
 def test_a_jsonl_file_uses_its_id_else_its_line_number(index, tmp_path: Path) -> None:
     _, idx = index
     f = tmp_path / "answers.jsonl"
-    f.write_text(json.dumps({"id": "q7", "prompt": "p", "response": f"{STORY} Indeed."}) + "\n"
+    f.write_text(json.dumps({"id": "q7", "prompt": "p", "response": f"\ud83d {STORY} Indeed."}) + "\n"  # a lone surrogate
                  + json.dumps({"prompt": "p", "response": "nothing"}) + "\n")
     res = run_main("trace", str(f), "--index", str(idx), "--docs", "0")
     assert res.returncode == 0, res.stderr
     lines = read_jsonl(tmp_path / "answers-trace" / "trace.jsonl")
     assert [x["sample_id"] for x in lines] == ["q7", 2]
-    assert lines[0]["spans"][0]["text"] == STORY and lines[0]["spans"][0]["docs"] == []
+    (span,) = lines[0]["spans"]
+    assert span["text"] == STORY and span["docs"] == [] and lines[0]["response"][span["start"]:span["end"]] == STORY
+    assert lines[0]["response"].startswith("? ")  # one character for the surrogate: offsets unchanged
 
 
 def test_the_report_shows_where_it_came_from_escaped(index, tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ def trace(args: argparse.Namespace) -> int:
 
     from alignbench.trace.engine import TraceIndex
     from alignbench.trace.summary import max_bci, summarize
-    from alignbench.trace.tracer import TraceSettings, trace_response
+    from alignbench.trace.tracer import TraceSettings, trace_response, valid_text
 
     rows, default_out, kind = read_input(args.target)
     chosen, how = select(rows, args.where)
@@ -212,7 +212,8 @@ def trace(args: argparse.Namespace) -> int:
                 if not isinstance(response, str):
                     no_response += 1
                     continue
-                prompt = prompt_text(r["prompt"]) if r.get("prompt") is not None else ""
+                prompt = valid_text(prompt_text(r["prompt"]) if r.get("prompt") is not None else "")
+                response = valid_text(response)
                 spans = trace_response(index, prompt, response, settings)
                 line = {"task": r.get("task"), "sample_id": r.get("sample_id")}
                 if "epoch" in r:

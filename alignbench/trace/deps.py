@@ -14,8 +14,8 @@ def require_infini_gram() -> None:
     try:
         import infini_gram.engine  # noqa: F401
     except ImportError as exc:
-        raise UsageError(f"tracing needs the infini-gram package (its suffix-array engine), which is not installed "
-                         f"({exc.__class__.__name__}); install it with: {INSTALL_HINT}") from None
+        raise UsageError(f"tracing needs the infini-gram package (its suffix-array engine; Linux x86_64, Python 3.11+), which "
+                         f"is not installed ({exc.__class__.__name__}); install it with: {INSTALL_HINT}") from None
 
 
 def package_version(name: str) -> str | None:

@@ -32,8 +32,15 @@ class TraceSettings:
         return {"min_words": self.min_words, "max_count": self.max_count, "keep": self.keep, "docs": self.docs}
 
 
+def valid_text(text: str) -> str:
+    """``text`` with each lone surrogate (a JSON ``\\ud83d`` without its pair) replaced by ``?``: one character for one,
+    so offsets into the text stay the same."""
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def find_spans(index: TraceIndex, response: str, settings: TraceSettings) -> tuple[list[Span], Any]:
     """The kept spans of ``response`` with their BCI (no documents), and the encoded response."""
+    response = valid_text(response)
     enc = index.encode(response)
     spans = maximal_spans(enc, index.count, settings.min_words, settings.max_count)
     score(spans, index.word_probs([w for s in spans for w in s.words]))
@@ -43,6 +50,7 @@ def find_spans(index: TraceIndex, response: str, settings: TraceSettings) -> tup
 
 
 def trace_response(index: TraceIndex, prompt: str, response: str, settings: TraceSettings) -> list[dict[str, Any]]:
+    prompt, response = valid_text(prompt), valid_text(response)
     spans, enc = find_spans(index, response, settings)
     hits: list[list[DocHit]] = [index.documents(enc.ids[s.units[0]:s.units[1]]) if settings.docs > 0 else [] for s in spans]
     first: dict[int, DocHit] = {}
