@@ -34,3 +34,19 @@ def task_dirs() -> list[Path]:
 
 def judge_dirs() -> list[Path]:
     return _dirs("judges", "ALIGNBENCH_JUDGES_DIR")
+
+
+def shipped_dirs() -> list[Path]:
+    """The folders that ship with alignbench: the package itself and its built-in task and judge definitions (in a
+    source checkout the top-level ``tasks/`` and ``judges/``). They are read-only data: no command writes there."""
+    package = Path(__file__).resolve().parent
+    out = [package]
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        out += [REPO_ROOT / "tasks", REPO_ROOT / "judges"]
+    return out
+
+
+def is_shipped(path: str | Path) -> bool:
+    """Whether ``path`` lies inside a folder that ships with alignbench (``shipped_dirs``)."""
+    p = Path(path).expanduser().resolve()
+    return any(p == d or d in p.parents for d in shipped_dirs())

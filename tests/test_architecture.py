@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "alignbench"
 # Lowest first. A module may import from its own layer's units and from lower layers only; the
 # architecture page of the docs walks these layers.
 LAYERS: list[list[str]] = [
-    ["alignbench", "errors", "types", "registry", "paths", "config", "hub", "jsonl"],  # what everything uses
+    ["alignbench", "errors", "types", "registry", "paths", "config", "hub", "jsonl", "redact"],  # what everything uses
     ["stats"],
     ["records"],  # a run folder's files and records, as every reader sees them
     ["backends"],

@@ -2,6 +2,9 @@
 
 samples.jsonl is appended one whole line per sample and flushed to disk per batch, so a killed run
 loses at most the batch in flight; ``repair`` drops a torn last line before a resumed run appends.
+Every record is one sample (task, sample id, epoch) once: a file that holds one twice (two processes
+appended to it at once) is refused by every reader, since counting it twice would narrow every interval.
+Files are written through ``alignbench.jsonl`` (no NaN or infinity in any of them).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from alignbench.errors import UsageError
+from alignbench.jsonl import append_lines, write_json
+from alignbench.records.epochs import record_epoch
 
 RUN_ID = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -30,13 +35,8 @@ def check_run_id(run_id: str, flag: str = "--run-id") -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Replace the JSON file ``path`` in one step (``alignbench.jsonl.write_json``: no NaN or infinity)."""
+    write_json(path, data)
 
 
 def _read_object(path: Path, missing: str) -> dict[str, Any]:
@@ -110,19 +110,15 @@ class RunDir:
         return len(data) - keep
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-        if not lines:
-            return
-        with open(self.samples_file, "a", encoding="utf-8") as f:
-            f.write(lines)
-            f.flush()
-            os.fsync(f.fileno())
+        append_lines(self.samples_file, records, lambda r: f"{self.samples_file}: task {r.get('task')!r} sample {r.get('sample_id')!r}")
 
     def records(self, task: str | None = None) -> list[dict[str, Any]]:
-        """Every complete record (a torn last line is ignored), optionally of one task."""
+        """Every complete record (a torn last line is ignored), optionally of one task. A sample (task, sample id,
+        epoch) that appears twice is a UsageError naming both lines: the run was written by two processes at once."""
         out = []
         if not self.samples_file.is_file():
             return out
+        seen: dict[tuple[str, str, int], int] = {}
         with open(self.samples_file, "rb") as f:
             for n, raw in enumerate(f, 1):
                 if not raw.endswith(b"\n"):
@@ -135,6 +131,13 @@ class RunDir:
                     raise UsageError(f"{self.samples_file}: line {n}: invalid JSON") from None
                 if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or rec.get("sample_id") is None:
                     raise UsageError(f"{self.samples_file}: line {n}: not a sample record (an object with 'task' and 'sample_id')")
+                key = (rec["task"], str(rec["sample_id"]), record_epoch(rec))
+                if key in seen:
+                    epoch = f" epoch {key[2]}" if "epoch" in rec else ""
+                    raise UsageError(f"{self.samples_file}: line {n}: sample {key[1]!r} of task {key[0]!r}{epoch} is also on line "
+                                     f"{seen[key]} (two processes wrote this run at once); its numbers would count it twice, so the "
+                                     "run is not read: re-run it under a new --run-id")
+                seen[key] = n
                 if task is None or rec.get("task") == task:
                     out.append(rec)
         return out
