@@ -102,16 +102,34 @@ def clean_value(text: str) -> str:
     return t.strip()
 
 
-_VERDICT_LINE = re.compile(r"^[ \t>#*_-]*verdict[*_ \t]*:[ \t]*(.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
-_ASPECT_LINE = re.compile(r"^[ \t>#*_-]*verdict[ \t]+[*_`'\"]*([A-Za-z][\w -]*?)[*_`'\"]*[ \t]*:[ \t]*(.*?)[ \t]*$",
-                          re.IGNORECASE | re.MULTILINE)
+# Linear over any answer: each pattern takes its line to the end and the rest is cut in code, so no run of blanks
+# is rescanned from each of its characters. ``VERDICT: value`` lines; ``VERDICT aspect: value`` lines.
+_VERDICT_LINE = re.compile(r"^[ \t>#*_-]*verdict[*_ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_ASPECT_HEAD = re.compile(r"^[ \t>#*_-]*verdict[ \t]+[*_`'\"]*(?=[A-Za-z])(.*)$", re.IGNORECASE | re.MULTILINE)
+_ASPECT_NAME = re.compile(r"[A-Za-z][\w -]*")
+
+
+def aspect_lines(text: str) -> list[tuple[str, str]]:
+    """(aspect name, value) of every ``VERDICT aspect: value`` line: the name (letters, digits, ``_``, ``-`` and
+    spaces, optionally quoted or bold) ends at the line's first colon, the value is the rest of the line."""
+    out = []
+    for rest in _ASPECT_HEAD.findall(text):
+        colon = rest.find(":")
+        if colon < 0:
+            continue
+        name = rest[:colon].rstrip(" \t").rstrip("*_`'\"")
+        if _ASPECT_NAME.fullmatch(name):
+            out.append((name, rest[colon + 1:].strip(" \t")))
+    return out
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
     t = text.strip()
-    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", t, re.DOTALL | re.IGNORECASE)
-    if fence:
-        t = fence.group(1)
+    if len(t) >= 6 and t.startswith("```") and t.endswith("```"):  # a fenced block: ```json ... ```
+        t = t[3:-3]
+        if t[:4].lower() == "json":
+            t = t[4:]
+        t = t.strip()
     if not (t.startswith("{") and t.endswith("}")):
         return None
     try:
@@ -125,7 +143,7 @@ def parse_verdict(text: str, scale: Scale) -> str:
     """The scale label of a single-verdict answer."""
     if not text or not text.strip():
         raise VerdictError("empty judge output")
-    values = [v for v in _VERDICT_LINE.findall(text)]
+    values = [v.rstrip(" \t") for v in _VERDICT_LINE.findall(text)]
     if not values:
         obj = _json_object(text)
         if obj is not None:
@@ -146,7 +164,7 @@ def parse_aspects(text: str, aspects: list[str], scale: Scale) -> dict[str, str]
         raise VerdictError("empty judge output")
     wanted = {a.lower(): a for a in aspects}
     found: dict[str, set[str]] = {}
-    lines = _ASPECT_LINE.findall(text)
+    lines = aspect_lines(text)
     if lines:
         for name, value in lines:
             key = name.strip().lower()

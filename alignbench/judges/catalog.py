@@ -30,16 +30,23 @@ class JudgeCatalog:
             folder = Path(name).expanduser().resolve()
             register_folder(folder.name, folder)
             return JudgeConfig(name=folder.name, kind="embedding_clf", params={"path": str(folder)}, source=str(folder / "weights.npz"))
+        folder = Path(name).expanduser()
+        if folder.is_dir() and any((folder / f).is_file() for f in ("judge.json", "weights.npz")):  # a judge folder missing a file
+            missing = next(f for f in ("judge.json", "weights.npz") if not (folder / f).is_file())
+            raise UsageError(f"judge folder {folder}: missing {missing} (a trained judge holds judge.json and weights.npz)")
         raise UsageError(f"unknown judge {name!r}{did_you_mean(name, list(self.judges))}")
 
-    def build(self, name: str, model: str | None = None, model_args: dict[str, Any] | None = None) -> Judge:
+    def build(self, name: str, model: str | None = None, model_args: dict[str, Any] | None = None, cache: bool = True) -> Judge:
         """The judge named ``name``; ``model`` / ``model_args`` (from ``--judge-model``/``--judge-model-args``)
-        replace its judge model(s) and add backend options."""
+        replace its judge model(s) and add backend options; ``cache=False`` (``--no-cache``) keeps a judge that
+        caches its judge-model calls from reading or writing any cache."""
         cfg = self.config(name)
         cls = judge_kinds.get(cfg.kind)
         params = dict(cfg.params)
         if model is not None or model_args:
             params.update(judge_model_params(cls, cfg, model, model_args or {}))
+        if not cache and "cache" in _init_params(cls):
+            params["cache"] = False
         check_params(cls, cfg)
         if "base_dir" in inspect.signature(cls.__init__).parameters and cfg.source:
             params.setdefault("base_dir", str(Path(cfg.source).parent))  # for templates next to the YAML

@@ -138,8 +138,11 @@ def parse_constraints(value: Any, where: str) -> list[Constraint]:
 
 
 # checks --------------------------------------------------------------------------------------------
-_BULLET = re.compile(r"^\s*[-*\u2022]\s+\S", re.MULTILINE)
-_FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?|\n?\s*```\s*$")
+# Every pattern here runs over a model's response, which may be megabytes without a line break or a space:
+# each is linear (no run of whitespace or punctuation is rescanned from each of its characters).
+_BULLET = re.compile(r"^[^\S\n]*[-*\u2022]\s+\S", re.MULTILINE)
+_FENCE_OPEN = re.compile(r"```[a-zA-Z]*\s*")
+_SENTENCE_STOP = re.compile(r"(?<![.!?])[.!?]+(?:\s+|$)")
 
 
 def count_words(text: str) -> int:
@@ -147,7 +150,7 @@ def count_words(text: str) -> int:
 
 
 def count_sentences(text: str) -> int:
-    parts = [p for p in re.split(r"[.!?]+(?:\s+|$)", text.strip()) if re.search(r"\w", p)]
+    parts = [p for p in _SENTENCE_STOP.split(text.strip()) if re.search(r"\w", p)]
     return len(parts)
 
 
@@ -155,8 +158,19 @@ def mentions(text: str, term: str) -> bool:
     return re.search(r"(?<!\w)" + re.escape(term.lower()) + r"(?!\w)", text.lower()) is not None
 
 
+def strip_fence(text: str) -> str:
+    """The text without a Markdown code fence around it (```json ... ```), stripped."""
+    t = text.strip()
+    m = _FENCE_OPEN.match(t)
+    if m:
+        t = t[m.end():]
+    if t.endswith("```"):
+        t = t[:-3]
+    return t.strip()
+
+
 def parse_json_object(text: str) -> Any:
-    return json.loads(_FENCE.sub("", text.strip()))
+    return json.loads(strip_fence(text))
 
 
 def _json_check(c: Constraint, response: str) -> tuple[bool, str]:
@@ -198,6 +212,7 @@ def check(c: Constraint, response: str) -> tuple[bool | None, str]:
 class ConstraintRulesJudge(Judge):
     kind = "constraint_rules"
     batch_size = 4096
+    checks_a_judgment = False  # the constraints come from each sample's meta
 
     def __init__(self, name: str | None = None, meta_field: str = "constraints", **params: Any) -> None:
         super().__init__(name, **params)

@@ -42,6 +42,7 @@ def heuristic_idk(question: str, response: str) -> str | None:
 class IdkA4hJudge(Judge):
     kind = "idk_a4h"
     batch_size = 4096
+    checks_a_judgment = False  # the question may come from each sample's meta
 
     def __init__(self, name: str | None = None, question_field: str | None = None, **params: Any) -> None:
         super().__init__(name, **params)

@@ -265,6 +265,20 @@ class LLMRubricJudge(Judge):
             out.append(self.judgment(verdicts))
         return out
 
+    checks_a_judgment = False  # a judgment is a call to every juror: ``load`` builds them and asks their servers instead
+
+    def load(self) -> None:
+        """Build every juror's backend and ask it for its model's fingerprint (a server answers its model list; a
+        local model's files are read), so a juror that cannot be built or reached stops a run before it starts."""
+        from alignbench.errors import AlignbenchError
+
+        for jid, b in zip(self.judge_ids, self.backends()):
+            try:
+                b.backend.fingerprint()
+            except AlignbenchError as exc:
+                msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+                raise UsageError(f"judge {self.name!r}: juror {jid!r} cannot be reached ({msg})") from None
+
     def close(self) -> None:
         for b in self._backends or []:
             b.backend.close()

@@ -62,20 +62,23 @@ def encoder(model: str, device: str = "cpu", max_seq_length: int = 128) -> Any:
         return _ENCODERS[key]
 
 
-_WORDS = re.compile(r"\s*(?:\S+\s+)")
+_WORD = re.compile(r"\S+")  # one run of non-space characters: matched in linear time, whatever the text
 
 
 def head(text: str, words: int) -> str:
     """The text up to its first ``words`` whitespace-separated words (spacing kept). Every word is at least
-    one token, so a tokenizer that truncates to fewer tokens sees the same tokens in ``head`` as in ``text``."""
-    end = 0
-    for n, m in enumerate(_WORDS.finditer(text)):
+    one token, so a tokenizer that truncates to fewer tokens sees the same tokens in ``head`` as in ``text``.
+
+    The cut is where word ``words + 1`` starts, when that word is followed by more whitespace; otherwise the
+    whole text is kept. The words are found one after another (linear in the text's length: a 5 MB response
+    without a space takes one pass, not one pass per character)."""
+    if words <= 0:
+        m = _WORD.search(text)
+        return "" if m is not None and m.end() < len(text) else text
+    for n, m in enumerate(_WORD.finditer(text)):
         if n == words:
-            break
-        end = m.end()
-    else:
-        return text
-    return text[:end]
+            return text[:m.start()] if m.end() < len(text) else text
+    return text
 
 
 def token_embedder(model: str, device: str = "cpu") -> tuple[Any, Any]:
@@ -188,6 +191,10 @@ def load_folder(folder: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
             W, b = np.asarray(z["W"], dtype=np.float32), np.asarray(z["b"], dtype=np.float32)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
         raise UsageError(f"judge folder {folder}: cannot read ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    for name, arr in (("W", W), ("b", b)):
+        if not np.isfinite(arr).all():
+            raise UsageError(f"judge folder {folder}: weights.npz '{name}' holds {int((~np.isfinite(arr)).sum())} NaN or infinite "
+                             "value(s); retrain the judge (alignbench judge-train) or restore its weights")
     labels = spec.get("labels") if isinstance(spec, dict) else None
     nested = isinstance(spec, dict) and spec.get("decision") == "nested"
     if isinstance(spec, dict) and spec.get("decision") not in (None, "softmax", "nested"):

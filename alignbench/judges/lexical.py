@@ -129,6 +129,7 @@ class RegexMatchJudge(Judge):
     kind = "regex_match"
     labels = ("match", "no_match")
     batch_size = 4096
+    checks_a_judgment = False  # a sample's pattern may come from its meta
 
     def __init__(self, name: str | None = None, pattern: str | None = None, meta_field: str | None = None,
                  mode: str = "search", flags: list[str] | None = None, **params: Any) -> None:

@@ -107,6 +107,7 @@ class RewardModelJudge(Judge):
         self._tok: Any = None
         self._model: Any = None
         self._store: Any = None
+        self._memo: dict[str, float] = {}  # rewards scored in this process, by input: an input is scored once
         self._fp: str | None = None
 
     # loading ------------------------------------------------------------------------------------
@@ -206,13 +207,19 @@ class RewardModelJudge(Judge):
             else:
                 todo.append(i)
         keys = {i: self._key(encoded[i]) for i in todo}
-        hits = self._store.get_many(list(keys.values())) if self._store is not None else {}
-        miss = [i for i in todo if keys[i] not in hits]
-        fresh = dict(zip(miss, self.rewards([encoded[i] for i in miss]))) if miss else {}
-        if self._store is not None and fresh:
-            self._store.put_many({keys[i]: r for i, r in fresh.items()})
+        hits = {k: self._memo[k] for k in keys.values() if k in self._memo}  # scored before by this judge
+        if self._store is not None:
+            hits.update(self._store.get_many([k for k in dict.fromkeys(keys.values()) if k not in hits]))
+        miss = list(dict.fromkeys(keys[i] for i in todo if keys[i] not in hits))  # each distinct input scored once
+        first = {}
         for i in todo:
-            r = fresh[i] if i in fresh else float(hits[keys[i]])
+            first.setdefault(keys[i], i)
+        fresh = dict(zip(miss, self.rewards([encoded[first[k]] for k in miss]))) if miss else {}
+        if self._store is not None and fresh:
+            self._store.put_many(fresh)
+        self._memo.update(fresh)
+        for i in todo:
+            r = fresh[keys[i]] if keys[i] in fresh else float(hits[keys[i]])
             results[i] = Judgment(score=r, raw={"reward": r, "tokens": len(encoded[i])})
         return [r if r is not None else Judgment(error="not scored") for r in results]
 

@@ -85,6 +85,7 @@ class ClassifierJudge(Judge):
     scores: ClassVar[dict[str, float]] = {"unsafe": 1.0, "safe": 0.0}
     text_input: ClassVar[bool] = True  # the input is one string (a completions endpoint), not chat messages
     default_max_new_tokens: ClassVar[int] = 16
+    checks_a_judgment: ClassVar[bool] = False  # a judgment is a judge-model call: ``load`` checks the model instead
     batch_size = 64
 
     def __init__(self, name: str | None = None, model: str | None = None, model_env: str | None = None,
