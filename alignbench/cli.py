@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from alignbench import __version__
 from alignbench.errors import AlignbenchError
+from alignbench.redact import scrub_text
 from alignbench.registry import commands
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except AlignbenchError as exc:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"alignbench: error: {exc}\n")
+        sys.stderr.write(f"alignbench: error: {scrub_text(str(exc))}\n")  # no URL credentials in what is printed
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("alignbench: interrupted\n")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = scrub_text(str(exc).splitlines()[0]) if str(exc) else ""
         sys.stderr.write(f"alignbench: internal error: {exc.__class__.__name__}: {first} (rerun with --debug for the traceback)\n")
         return 1
 

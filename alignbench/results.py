@@ -148,7 +148,8 @@ def load_runs(paths: Paths, skip_incomplete: bool | None = None) -> pd.DataFrame
     ``category`` (other ``by_<x>`` groups of a task, e.g. ``by_level``, the same way with ``breakdown == x``).
 
     A run without metrics.json (still running, or failed) is an error when named directly; found inside
-    a parent folder it is skipped with a warning (``skip_incomplete`` forces either behaviour).
+    a parent folder it is skipped with a warning (``skip_incomplete`` forces either behaviour). A run whose
+    samples.jsonl holds a sample twice is an error: its metrics counted that sample twice.
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     runs = find_run_dirs(items)
@@ -164,6 +165,7 @@ def load_runs(paths: Paths, skip_incomplete: bool | None = None) -> pd.DataFrame
         metrics = rd.read_metrics()
         if not isinstance(metrics, dict):
             raise UsageError(f"{rd.metrics_file}: expected a mapping of task -> metrics")
+        rd.records()  # the samples these metrics count: a file holding a sample twice is refused (RunDir.records)
         base = {"run_id": info.get("run_id") or rd.path.name, "model": info.get("model"),
                 "model_fingerprint": _fingerprint(info), "status": info.get("status"), "created": info.get("created"),
                 "finished": info.get("finished"), "seed": info.get("seed"), "path": str(rd.path)}

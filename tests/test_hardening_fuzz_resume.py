@@ -139,6 +139,10 @@ def test_judge_never_replaces_a_file_it_was_not_told_to(out_kind: Any, partial: 
             assert rc == 2 and "already exists" in err, err
             assert out.read_bytes() == output_before
             return
+        if partial is not None and not flag:  # the judged lines of an interrupted run are neither resumed nor dropped unasked
+            assert rc == 2 and "holds the lines of an interrupted run" in err, err
+            assert (d / "out.jsonl.partial").read_text() == _judged(JUDGE_ROWS[:partial]) and not out.exists()
+            return
         if rc == 2:  # e.g. --resume over a file that is not a judging of this input: nothing replaced
             assert "--resume" in err and flag == ("--resume",), err
             assert (out.read_bytes() if out.exists() else None) == output_before

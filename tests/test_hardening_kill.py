@@ -244,7 +244,12 @@ def test_judge_resume_refuses_a_partial_file_of_other_input(judge_files: Path, t
     rc = main(["judge", "--judges", "bleu", "--input", str(judge_files / "in.jsonl"), "--output", str(out), "--resume"])
     err = capsys.readouterr().err
     assert rc == 2 and "is not input line 1 judged by bleu" in err and len(err.strip().splitlines()) == 1
-    # without --resume a stale partial file is discarded, with a note
+    # without --resume the partial file (judged lines) is kept and the command refused; --overwrite discards it, with a note
+    before = (tmp_path / "o.jsonl.partial").read_bytes()
     rc = main(["judge", "--judges", "bleu", "--input", str(judge_files / "in.jsonl"), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "o.jsonl.partial holds the lines of an interrupted run" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "o.jsonl.partial").read_bytes() == before and not out.exists()
+    rc = main(["judge", "--judges", "bleu", "--input", str(judge_files / "in.jsonl"), "--output", str(out), "--overwrite"])
     err = capsys.readouterr().err
     assert rc == 0 and "discarding" in err and len(read_jsonl(out)) == N_JUDGE

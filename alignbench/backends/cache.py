@@ -17,6 +17,7 @@ from typing import Any
 
 from alignbench.backends.base import Backend
 from alignbench.errors import AlignbenchError, UsageError
+from alignbench.jsonl import dumps
 from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest
 
 
@@ -67,7 +68,7 @@ class GenerationCache:
         now = time.time()
         self._db.executemany(
             "INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
-            [(k, json.dumps(v, ensure_ascii=False), now) for k, v in items.items()],
+            [(k, dumps(v, f"cache {self.path}"), now) for k, v in items.items()],  # no NaN or infinity (alignbench.jsonl)
         )
         self._db.commit()
 

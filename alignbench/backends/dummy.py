@@ -14,14 +14,30 @@ dies); ``ID[,ID...]@DIR`` does it once per id only (a marker file in DIR remembe
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from alignbench.backends.base import Backend, BackendOptions
-from alignbench.errors import BackendError
+from alignbench.errors import BackendError, UsageError
 from alignbench.registry import backends
 from alignbench.types import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, prompt_text
+
+
+def _number(name: str, value: Any, low: float, high: float | None = None) -> float:
+    """A model arg that must be a number in [low, high]; anything else is a one-line usage error."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (high is not None and value > high):
+        where = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+        raise UsageError(f"--model-args {name}: expected a number {where}, got {value!r}")
+    return float(value)
 
 
 def _unit(text: str) -> float:
@@ -39,10 +55,14 @@ class DummyBackend(Backend):
 
     def __init__(self, target: str = "", options: BackendOptions | None = None, refuse: float = 0.5, delay: float = 0.0,
                  fail_after: int | None = None, sample: bool = False) -> None:
-        self.sample = bool(int(sample)) if isinstance(sample, (str, int, float)) else bool(sample)
+        if sample not in (0, 1, "0", "1"):  # True and False are 1 and 0
+            raise UsageError(f"--model-args sample: expected 0 or 1, got {sample!r}")
+        self.sample = sample in (1, "1")
+        self.refuse = _number("refuse", refuse, 0.0, 1.0)
+        self.delay = _number("delay", delay, 0.0)
+        if fail_after is not None and (isinstance(fail_after, bool) or not isinstance(fail_after, int) or fail_after < 0):
+            raise UsageError(f"--model-args fail_after: expected an integer >= 0, got {fail_after!r}")
         super().__init__(target or "dummy", options, refuse=refuse, **({"sample": 1} if self.sample else {}))
-        self.refuse = float(refuse)
-        self.delay = float(delay)
         self.fail_after = fail_after
         self.calls = 0
 

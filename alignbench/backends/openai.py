@@ -269,7 +269,8 @@ class OpenAIBackend(Backend):
         async def call() -> Generation:
             t0 = time.monotonic()
             text, counts, lps = await self.client.request("POST", path, body, check=check)
-            return Generation(text=text, latency_s=time.monotonic() - t0, token_logprobs=lps, **counts)
+            # a response that echoes the request's Authorization header must not carry the key into samples or the cache
+            return Generation(text=self.client.redact_secrets(text), latency_s=time.monotonic() - t0, token_logprobs=lps, **counts)
 
         return call
 

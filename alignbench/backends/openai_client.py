@@ -20,11 +20,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from alignbench.errors import BackendError
+from alignbench.redact import redact, scrub_url
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 MAX_RETRY_AFTER = 300.0
@@ -33,13 +34,8 @@ T = TypeVar("T")
 
 
 def public_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part (safe to print and store)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts).rstrip("/")
+    """``url`` without any ``user:password@`` part and with secret-looking query values masked (safe to print and store)."""
+    return scrub_url(url).rstrip("/")
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -173,11 +169,23 @@ class OpenAIClient:
     def public_base_url(self) -> str:
         return public_url(self.base_url)
 
+    @property
+    def secrets(self) -> list[str]:
+        """What this client sends that is secret: the API key and the base URL's password."""
+        try:
+            password = urlsplit(self.base_url).password
+        except ValueError:
+            password = None
+        return [s for s in (self.api_key, password) if s]
+
+    def redact_secrets(self, text: str) -> str:
+        """``text`` with the exact API key (and URL password) cut out: a server that echoes its request's headers
+        must not put the key into a stored response."""
+        return redact(text, self.secrets)
+
     def redact(self, text: str) -> str:
         text = " ".join(str(text).split())
-        if self.api_key:
-            text = text.replace(self.api_key, "***")
-        return text[:300]
+        return self.redact_secrets(text)[:300]
 
     def _headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json", "User-Agent": "alignbench"}

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from alignbench.errors import UsageError
-from alignbench.jsonl import iter_objects
+from alignbench.jsonl import append_lines, iter_objects, write_lines
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides
 from alignbench.types import JudgeInput
@@ -64,7 +63,8 @@ def judge_input(row: dict[str, Any]) -> JudgeInput:
 
 
 def build_judges(names: str, args: Any = None) -> list[Judge]:
-    """The named judges, with ``--judge-model`` / ``--judge-model-args`` of ``args`` applied, their models loaded."""
+    """The named judges, with ``--judge-model`` / ``--judge-model-args`` of ``args`` applied, their models loaded and checked
+    (``Judge.check``)."""
     from alignbench.commands._options import parse_judge_model_args, parse_judge_models
 
     wanted = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip()))
@@ -79,7 +79,7 @@ def build_judges(names: str, args: Any = None) -> list[Judge]:
     judges = [catalog.build(n, **judge_model_overrides(n, models, model_args)) for n in wanted]
     try:
         for j in judges:
-            j.load()
+            j.check()  # loaded, and judging a fixed input: a broken judge stops here, not on every line
     except BaseException:
         for j in judges:
             j.close()
@@ -87,16 +87,16 @@ def build_judges(names: str, args: Any = None) -> list[Judge]:
     return judges
 
 
+def _visible(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in r.items() if not k.startswith("_")}
+
+
 def write_jsonl(path: str, rows: list[dict[str, Any]]) -> None:
     """Write all lines to a temporary file next to ``path``, then rename it into place."""
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
+        write_lines(out, [_visible(r) for r in rows], f"--output {path}")
     except OSError as exc:
         raise UsageError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
 
@@ -119,12 +119,15 @@ class ProgressFile:
             raise UsageError(f"--output {self.output}: is a folder; name a file")
         if self.output.exists() and not (resume or overwrite):
             raise UsageError(f"--output {self.output} already exists; pass --overwrite to replace it or --resume to keep its lines")
+        if self.path.exists() and not (resume or overwrite):  # the judged lines of an interrupted run
+            raise UsageError(f"--output {self.output}: {self.path} holds the lines of an interrupted run; pass --resume to "
+                             "continue it or --overwrite to start again")
 
     def start(self) -> int:
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists():
-                warn(f"discarding {self.path} from an interrupted run (pass --resume to continue it)")
+                warn(f"discarding {self.path} from an interrupted run (--overwrite)")
             self.path.write_bytes(b"")
         except OSError as exc:
             raise UsageError(f"--output {self.output}: cannot write ({exc.strerror or exc})") from None
@@ -164,12 +167,8 @@ class ProgressFile:
         return len(lines)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}, ensure_ascii=False) + "\n" for r in rows)
         try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
+            append_lines(self.path, [_visible(r) for r in rows], f"--output {self.output}")
         except OSError as exc:
             raise UsageError(f"--output {self.output}: cannot write {self.path} ({exc.strerror or exc})") from None
 

@@ -8,8 +8,10 @@ judgment; the command still exits 0 (the summary counts them).
 Lines are judged in chunks; each finished chunk is appended and flushed to ``OUTPUT.partial``, which
 becomes OUTPUT when every line is done. A killed run loses at most the chunk in flight: ``--resume``
 keeps the lines already in ``OUTPUT.partial`` (after checking they are the input's first lines) and
-judges only the rest. An existing OUTPUT is never replaced silently: it is refused unless ``--overwrite``
-(start again) or ``--resume`` (keep its lines, judge the rest), and OUTPUT may not be the input file.
+judges only the rest. An existing OUTPUT, or an ``OUTPUT.partial`` left by an interrupted run, is never
+replaced silently: it is refused unless ``--overwrite`` (start again) or ``--resume`` (keep its lines, judge
+the rest), and OUTPUT may not be the input file. One process writes OUTPUT at a time (the lock file
+``.OUTPUT.lock`` beside it, ``alignbench.records.lock``): a second is refused with the first one's pid.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 
 from alignbench.commands._options import add_judge_model_options
 from alignbench.commands._judge_io import ProgressFile, build_judges, judge_input, read_rows
+from alignbench.records import lock
 from alignbench.registry import commands
 
 CHUNK = 64  # lines judged (by every judge) between two flushes of OUTPUT.partial
@@ -42,6 +45,11 @@ class JudgeCommand:
     def run(self, args: argparse.Namespace) -> int:
         progress = ProgressFile(args.output)
         progress.check(args.input, resume=args.resume, overwrite=args.overwrite)
+        with lock.writing(args.output, "--output"):  # one writer per output: a second is refused with this one's pid
+            progress.check(args.input, resume=args.resume, overwrite=args.overwrite)  # as it is now that it is ours
+            return self._judge(args, progress)
+
+    def _judge(self, args: argparse.Namespace, progress: ProgressFile) -> int:
         rows = read_rows(args.input)
         judges = build_judges(args.judges, args)  # unknown names fail before any model loads
         done = progress.resume(rows, [j.name for j in judges]) if args.resume else progress.start()

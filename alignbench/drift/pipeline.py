@@ -13,7 +13,6 @@ Writes ``DIR/<drift_id>/``:
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import sys
@@ -26,6 +25,7 @@ from alignbench.backends.base import BackendOptions, load_backend, parse_model_s
 from alignbench.drift.compare import Side, compare_runs, load_side, select_tasks
 from alignbench.drift.token_shift import ShiftItem, supports_token_shift, token_shift_profile
 from alignbench.errors import UsageError
+from alignbench.jsonl import write_lines
 from alignbench.records.files import check_run_id, write_json_atomic
 from alignbench.registry import backends
 from alignbench.run.evaluate import run_eval
@@ -104,9 +104,7 @@ def write_drift(path: Path, base: Side, tuned: Side, tasks: list[str], seed: int
         write_json_atomic(path / TOKEN_SHIFT_FILE, token_shift)
         report["token_shift"] = {k: v for k, v in token_shift.items() if k not in ("samples", "by_task")}
         report["token_shift"]["file"] = TOKEN_SHIFT_FILE
-    with open(path / FLIPS_FILE, "w", encoding="utf-8") as f:
-        for fl in flips:
-            f.write(json.dumps(fl, ensure_ascii=False, default=str) + "\n")
+    write_lines(path / FLIPS_FILE, flips)
     write_json_atomic(path / DRIFT_FILE, report)
     return report
 

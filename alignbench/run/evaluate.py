@@ -20,9 +20,11 @@ from alignbench.backends.cache import CachedBackend, GenerationCache, default_ca
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import builtin_judges, check_judge_model_names, judge_model_overrides
+from alignbench.records import lock
 from alignbench.records.accounting import generation_fields, judge_model_calls, token_totals
 from alignbench.records.epochs import best_of_judge, cluster_of, done_keys, epoch_seed, task_epochs
 from alignbench.records.files import RunDir
+from alignbench.redact import scrub_text
 from alignbench.registry import backends
 from alignbench.run.folder import new_run_id, open_run_dir
 from alignbench.run.info import judge_hashes, run_info
@@ -52,7 +54,8 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
 
     def judge(name: str) -> Judge:
         if name not in judge_cache:
-            judge_cache[name] = catalog.build(name, **judge_model_overrides(name, cfg.judge_models, cfg.judge_model_args))
+            judge_cache[name] = catalog.build(name, **judge_model_overrides(name, cfg.judge_models, cfg.judge_model_args),
+                                              cache=not cfg.no_cache)  # --no-cache: no cache at all, judges' included
         return judge_cache[name]
 
     planned = []
@@ -75,7 +78,7 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
         scorer.check_judges({j.name: j for j in judges})
         if task_epochs(t, cfg.epochs) > 1:
             check_best_of(cfg.reducer, [j.name for j in judges], t.name)
-        prepared.append(PreparedTask(t, samples, judges, scorer, resolve_data_paths(t, override)))
+        prepared.append(PreparedTask(t, samples, judges, scorer, resolve_data_paths(t, override, cfg.trust_task_code)))
     return prepared
 
 
@@ -118,12 +121,41 @@ class Evaluator:
             backends.get(parse_model_spec(cfg.model)[0])  # an unknown backend fails before any data is read
         prepared = prepare_tasks(cfg)
         for j in {id(j): j for p in prepared for j in p.judges}.values():
-            j.load()  # a judge model that is missing or cannot load stops here, before any generation
+            j.check()  # a judge that is missing, cannot load or cannot judge stops here, before any generation
         run_dir = open_run_dir(self.cfg)
-        if cfg.resume:  # before the model loads: a resume may only add what the stored run is missing
-            check_resume(run_dir.read_run(), cfg, {p.cfg.name: task_version_hash(p.cfg, p.data_paths) for p in prepared},
-                         judge_hashes(prepared))
+        locked = False
+        try:
+            if cfg.resume:  # one writer: a second resume of this run is refused before it reads what is done
+                lock.acquire(run_dir.path, "run folder")
+                locked = True
+                # before the model loads: a resume may only add what the stored run is missing
+                check_resume(run_dir.read_run(), cfg, {p.cfg.name: task_version_hash(p.cfg, p.data_paths) for p in prepared},
+                             judge_hashes(prepared))
+            return self._run(prepared, run_dir, locked)
+        finally:
+            if locked:
+                lock.release(run_dir.path)
+
+    def _run(self, prepared: list[PreparedTask], run_dir: RunDir, locked: bool) -> RunDir:
+        cfg = self.cfg
         backend = self._backend or load_backend(cfg.model, cfg.model_args, BackendOptions(cfg.batch_size, cfg.concurrency, cfg.seed))
+        if not locked:  # a new run: its folder is taken now, and must still be free
+            try:
+                lock.acquire(run_dir.path, "run folder")
+            except BaseException:
+                backend.close()
+                raise
+            try:
+                if run_dir.exists():
+                    backend.close()
+                    raise UsageError(f"run folder {run_dir.path} already exists; pass --resume to continue it or another --run-id")
+                return self._evaluate(prepared, run_dir, backend)
+            finally:
+                lock.release(run_dir.path)
+        return self._evaluate(prepared, run_dir, backend)
+
+    def _evaluate(self, prepared: list[PreparedTask], run_dir: RunDir, backend: Backend) -> RunDir:
+        cfg = self.cfg
         cache = None if cfg.no_cache else GenerationCache(cfg.cache or default_cache_path(), fallback=self._cache_fallback)
         model = CachedBackend(backend, cache)
         if cfg.resume:
@@ -142,7 +174,7 @@ class Evaluator:
             metrics, judge_errors = self._aggregate(prepared, run_dir)
             judge_calls = judge_model_calls(list({id(j): j for p in prepared for j in p.judges}.values()))  # before they close
         except BaseException as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            msg = scrub_text(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)  # no credentials in run.json
             status = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
             run_dir.update_run(status=status, finished=_now(), error=msg, model_calls=model.model_calls)
             raise

@@ -42,7 +42,7 @@ def run_info(eval_cfg: "EvalConfig", run_dir: RunDir, backend: Backend, prepared
         "command": scrub_argv(eval_cfg.command or sys.argv),
         "config": scrub(cfg),
         "model": eval_cfg.model,
-        "model_fingerprint": backend.fingerprint(),
+        "model_fingerprint": scrub(backend.fingerprint()),
         "versions": versions(),
         "git_commit": git_commit(),
         "seed": eval_cfg.seed,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import re
 import subprocess
 import sys
 from importlib import metadata
@@ -11,15 +10,7 @@ from typing import Any
 
 from alignbench import __version__
 from alignbench.paths import REPO_ROOT
-
-SECRET_MARKERS = ("key", "token", "secret", "password", "passwd", "authorization", "credential")
-
-
-def is_secret_name(name: object) -> bool:
-    """Whether a setting's name says it holds a secret: its last word (``api_key``, ``hfToken``) ends in a
-    marker. Counts such as ``max_new_tokens`` are not secrets, so run.json keeps them."""
-    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()) if w]
-    return bool(words) and words[-1].endswith(SECRET_MARKERS)
+from alignbench.redact import SECRET_MARKERS, is_secret_name, scrub_text  # noqa: F401 - SECRET_MARKERS re-exported
 
 
 def package_version(name: str) -> str | None:
@@ -52,21 +43,24 @@ def versions() -> dict[str, Any]:
 
 
 def scrub(obj: Any) -> Any:
-    """Replace the values of secret-looking keys (api_key, token, ...) with "***"."""
+    """Replace the values of secret-looking keys (api_key, token, ...) with "***", and scrub every URL in a text
+    value (``alignbench.redact.scrub_url``: no ``user:password@``, no secret-looking query values)."""
     if isinstance(obj, dict):
         return {k: ("***" if is_secret_name(k) and v else scrub(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple)):
         return [scrub(v) for v in obj]
+    if isinstance(obj, str):
+        return scrub_text(obj)
     return obj
 
 
 def scrub_argv(argv: list[str]) -> list[str]:
-    """The command line with secret-looking ``k=v`` model args masked."""
+    """The command line with secret-looking ``k=v`` model args masked and every URL scrubbed."""
     out = []
     for a in argv:
         parts = []
         for kv in a.split(","):
             k, sep, v = kv.partition("=")
             parts.append(f"{k}=***" if sep and is_secret_name(k.lstrip("-")) else kv)
-        out.append(",".join(parts))
+        out.append(scrub_text(",".join(parts)))
     return out

@@ -17,6 +17,7 @@ from typing import Any
 
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
+from alignbench.records import lock
 from alignbench.records.accounting import token_totals
 from alignbench.records.epochs import record_epoch
 from alignbench.records.files import RunDir, check_run_id
@@ -87,13 +88,16 @@ def merge_runs(paths: list[str | Path], output: str | Path, run_id: str | None =
     base = runs[0][1]
     by_task = join_samples(runs)
     metrics, judge_errors = recompute_metrics(runs, by_task)
-    rd = _new_run_dir(Path(output), run_id or new_run_id(str(base.get("model") or "merged")), runs)
-    info = merged_info(runs, by_task, rd, Path(output), command, judge_errors)
-    rd.write_run(info)
-    for recs in by_task.values():
-        rd.append(recs)
-    rd.write_metrics(metrics)
-    rd.update_run(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    rid = run_id or new_run_id(str(base.get("model") or "merged"))
+    _new_run_dir(Path(output), rid, runs)
+    with lock.writing(Path(output) / rid, "run folder"):  # one writer per run folder
+        rd = _new_run_dir(Path(output), rid, runs)  # still free now that it is ours
+        info = merged_info(runs, by_task, rd, Path(output), command, judge_errors)
+        rd.write_run(info)
+        for recs in by_task.values():
+            rd.append(recs)
+        rd.write_metrics(metrics)
+        rd.update_run(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return rd
 
 

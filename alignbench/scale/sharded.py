@@ -5,6 +5,7 @@ Layout under ``--output DIR`` for run id ID::
     DIR/ID.shards/shard-K-of-N/    each shard's normal run folder (run.json, samples.jsonl, metrics.json)
     DIR/ID.shards/cache/shard-K.sqlite   each shard's own generation cache file (only that shard writes it)
     DIR/ID/                        the merged run, written by ``alignbench.scale.merge`` once every shard is complete
+    DIR/.ID.lock                   held by the driver while it runs (one writer per run; each shard holds its own)
 
 A shard that fails is run again, resuming its folder, up to ``retries`` times; one that keeps failing
 ends the run with exit 3 and the command that resumes it (``--resume --run-id ID``), which runs only
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from alignbench.backends.cache import default_cache_path, merge_caches
 from alignbench.errors import BackendError, UsageError
+from alignbench.records import lock
 from alignbench.records.files import RunDir, check_run_id
 from alignbench.run.folder import new_run_id
 from alignbench.run.settings import EvalConfig
@@ -85,7 +87,7 @@ class ShardedRun:
     def shard_cache(self, k: int) -> Path:
         return self.shard_root / "cache" / f"shard-{k}.sqlite"
 
-    def _check_folders(self) -> None:
+    def _check_folders(self, clean: bool = False) -> None:
         if not self.cfg.resume:
             if self.final.path.exists() or self.shard_root.exists():
                 raise UsageError(f"run {self.run_id!r} already exists in {self.root}; pass --resume to continue it or another --run-id")
@@ -102,7 +104,8 @@ class ShardedRun:
                 merged = not self.final.run_file.exists()
             if not merged:
                 raise UsageError(f"--resume: {self.final.path} is not this sharded run's merged folder; move it away")
-            shutil.rmtree(self.final.path)  # a merge cut short: it is rebuilt from the shards
+            if clean:  # only while holding the run's lock
+                shutil.rmtree(self.final.path)  # a merge cut short: it is rebuilt from the shards
 
     def _final_complete(self) -> bool:
         try:
@@ -125,13 +128,26 @@ class ShardedRun:
                         env=forwarded_env(), cwd=os.getcwd())
 
     # the run ------------------------------------------------------------------------------------
-    def check(self) -> None:
-        """Fail on bad usage before any executor starts (a Ray start-up takes seconds)."""
+    def check(self, clean: bool = False) -> None:
+        """Fail on bad usage before any executor starts (a Ray start-up takes seconds); ``clean`` (under the run's lock)
+        also removes a merged folder that a merge cut short."""
         resolve_tasks(self.cfg.tasks)  # unknown tasks or a bad YAML
-        self._check_folders()
+        self._check_folders(clean)
 
     def run(self, executor: Executor) -> RunDir:
         self.check()
+        try:  # one writer: this driver owns the run (its shards folder and its merged folder) until it ends
+            lock.acquire(self.final.path, "run folder")
+        except BaseException:
+            executor.close()
+            raise
+        try:
+            self.check(clean=True)  # as the folders are now that they are ours
+            return self._run(executor)
+        finally:
+            lock.release(self.final.path)
+
+    def _run(self, executor: Executor) -> RunDir:
         if self.cfg.resume and self._final_complete():
             executor.close()
             print(f"alignbench: run {self.run_id} is already complete; nothing to resume", file=self.err)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import glob
 import hashlib
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,13 +24,19 @@ class TaskCatalog:
                 self.groups.setdefault(g, []).append(cfg.name)
 
     def get(self, name: str) -> list[TaskConfig]:
-        """A task by name, a group's tasks, tasks whose names match a glob (``truthfulqa_*``), or a YAML file's task."""
+        """A task by name, a group's tasks, tasks whose names match a glob (``truthfulqa_*``), a YAML file's task, or
+        the tasks of the YAML files a file glob matches (``tasks/t_*.yaml``)."""
         if name in self.tasks:
             return [self.tasks[name]]
         if name in self.groups:
             return [self.tasks[n] for n in self.groups[name]]
+        if name.endswith((".yaml", ".yml")) and any(c in name for c in "*?[") and not Path(name).is_file():
+            files = sorted(glob.glob(str(Path(name).expanduser())))
+            if not files:
+                raise UsageError(f"--tasks {name!r} matches no file")
+            return [self.user_task(f) for f in files]
         if name.endswith((".yaml", ".yml")) or Path(name).is_file():
-            return [load_config(TaskConfig, name)]
+            return [self.user_task(name)]
         if any(c in name for c in "*?["):
             matched = [self.tasks[n] for n in sorted(self.tasks) if fnmatch.fnmatchcase(n, name)]
             if not matched:
@@ -36,6 +44,17 @@ class TaskCatalog:
             return matched
         known = list(self.tasks) + list(self.groups)
         raise UsageError(f"unknown task {name!r}{did_you_mean(name, known)}")
+
+    def user_task(self, path: str) -> TaskConfig:
+        """The task of a YAML file; one named like a built-in task is run as given, with a warning: its results
+        would be filed under the built-in's name."""
+        cfg = load_config(TaskConfig, path)
+        builtin = self.tasks.get(cfg.name)
+        if builtin is not None and builtin.source and Path(builtin.source).resolve() != Path(path).resolve():
+            print(f"alignbench: warning: task file {path} is named {cfg.name!r} like the built-in task ({builtin.source}); "
+                  "it replaces it in this run and its results carry that name: give it a name of its own to keep them apart",
+                  file=sys.stderr)
+        return cfg
 
 
 @lru_cache(maxsize=1)

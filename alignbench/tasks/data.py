@@ -1,7 +1,9 @@
 """Rows from a task's data source, mapped into ``Sample`` records.
 
 Sources, in order of precedence: a path given on the CLI (``--data-files TASK=PATH``), the YAML's
-``data_files`` (relative to the YAML file, which must stay inside its folder), the YAML's ``hub`` id.
+``data_files`` (relative to the YAML file, which must stay inside its folder: a path that leaves it, ``../``,
+an absolute path or a link, reads only with ``--trust-task-code``, unless it is one of alignbench's own data
+files), the YAML's ``hub`` id.
 ``--data-files TASK=hub`` skips the YAML's local files and loads its ``hub`` id. A folder stands for
 the data files under it (sorted). ``dataset.loader`` replaces the file/hub reading for layouts that
 need more than rows (fields at the top of a JSON file, several hub configs).
@@ -21,6 +23,7 @@ from typing import Any
 from alignbench.config import TaskConfig
 from alignbench.errors import UsageError
 from alignbench.hub import require_hub
+from alignbench.paths import is_shipped
 from alignbench.jsonl import iter_objects
 from alignbench.tasks.task_code import task_function
 from alignbench.types import GenerationParams, Sample
@@ -32,8 +35,10 @@ _FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".
 HUB_OVERRIDE = "hub"  # --data-files TASK=hub: load the task's hub id even if the YAML names local files
 
 
-def resolve_data_paths(cfg: TaskConfig, override: str | None = None) -> list[Path]:
-    """The local files a task reads (empty when it loads from the hub)."""
+def resolve_data_paths(cfg: TaskConfig, override: str | None = None, trust: bool = False) -> list[Path]:
+    """The local files a task reads (empty when it loads from the hub). A task file may name data outside its own
+    folder (``../x``, ``/abs/x``, a link out) only when ``trust`` (``--trust-task-code``): a shared task file must
+    not read any file on the machine by being evaluated."""
     if override == HUB_OVERRIDE:
         if not cfg.dataset.hub:
             raise UsageError(f"--data-files {cfg.name}=hub: task {cfg.name!r} names no hub dataset (dataset.hub)")
@@ -51,10 +56,10 @@ def resolve_data_paths(cfg: TaskConfig, override: str | None = None) -> list[Pat
             if not f or "\x00" in f:
                 raise UsageError(f"{cfg.source}: field 'dataset.data_files': {f!r} is not a file name")
             p = Path(f).expanduser()
-            if not p.is_absolute():
-                p = (base / p).resolve()
-                if base not in p.parents:
-                    raise UsageError(f"{cfg.source}: field 'dataset.data_files': {f!r} points outside the task's folder; use an absolute path or --data-files {cfg.name}=PATH")
+            p = p if p.is_absolute() else (base / p).resolve()
+            if base not in p.resolve().parents and not is_shipped(p) and not trust:  # alignbench's own data sets are public
+                raise UsageError(f"{cfg.source}: field 'dataset.data_files': {f!r} points outside the task's folder; name the "
+                                 f"data with --data-files {cfg.name}=PATH, or pass --trust-task-code if you trust this task file")
             paths.append(p)
     for p in paths:
         try:
@@ -63,7 +68,7 @@ def resolve_data_paths(cfg: TaskConfig, override: str | None = None) -> list[Pat
             raise UsageError(f"task {cfg.name!r}: data file {str(p)[:200]!r}: {exc.__class__.__name__}: {exc}") from None
         if not found and not p.is_dir():
             raise UsageError(f"task {cfg.name!r}: data file {p} not found")
-    return _expand_folders(cfg, paths, base)
+    return _expand_folders(cfg, paths, None if trust else base)
 
 
 def _expand_folders(cfg: TaskConfig, paths: list[Path], base: Path | None) -> list[Path]:
@@ -152,7 +157,7 @@ def _load_hub(cfg: TaskConfig) -> list[Row]:
 def load_rows(cfg: TaskConfig, override: str | None = None, trust_code: bool = False) -> list[Row]:
     """The task's rows; ``trust_code`` lets ``dataset.loader`` name code outside alignbench's hooks and
     the task's folder (``alignbench.tasks.task_code``)."""
-    paths = resolve_data_paths(cfg, override)
+    paths = resolve_data_paths(cfg, override, trust_code)
     if cfg.dataset.loader and (paths or cfg.dataset.hub):
         loaded = task_function(cfg.dataset.loader, cfg, "dataset.loader", trust_code)(cfg, paths)
         if not isinstance(loaded, list) or not all(isinstance(r, dict) for r in loaded):
@@ -300,7 +305,7 @@ def load_samples_for(cfg: TaskConfig, override: str | None = None, trust_code: b
     # the hook is checked before any data is read
     hook = task_function(cfg.dataset.hook, cfg, "dataset.hook", trust_code) if cfg.dataset.hook else None
     rows = load_rows(cfg, override, trust_code)
-    paths = resolve_data_paths(cfg, override)
+    paths = resolve_data_paths(cfg, override, trust_code)
     source = str(paths[0]) if paths else f"hub dataset {cfg.dataset.hub!r}"
     samples = hook(rows, cfg) if hook is not None else rows_to_samples(cfg, rows, source)
     if not samples:
