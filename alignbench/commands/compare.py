@@ -37,6 +37,8 @@ class CompareCommand:
         p.add_argument("--tie-margin", type=non_negative_float,
                        help="reward model: rewards closer than this are a tie (default: the judge's tie_margin, 0)")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the Elo orders")
+        p.add_argument("--allow-incomplete", action="store_true",
+                       help="compare failed or unfinished runs on the samples they have (recorded in compare.json)")
         again = p.add_mutually_exclusive_group()
         again.add_argument("--resume", action="store_true",
                            help="continue an interrupted compare (keeps the pairs judged; judges failed ones again)")
@@ -57,7 +59,7 @@ class CompareCommand:
             raise UsageError(f"--tie-margin applies to reward-model judges; {args.judge!r} is a {cfg.kind} jury")
         opts = CompareOptions(runs=list(args.runs), output=args.output, compare_id=args.run_id, pairs=args.pairs, seed=args.seed,
                               tie_margin=args.tie_margin, resume=args.resume, overwrite=args.overwrite,
-                              command=["alignbench", *getattr(args, "argv", sys.argv[1:])])
+                              allow_incomplete=args.allow_incomplete, command=["alignbench", *getattr(args, "argv", sys.argv[1:])])
         planned = plan(opts)  # runs that share nothing fail before the judge model loads
         (judge,) = build_judges(args.judge, args)
         try:

@@ -6,11 +6,18 @@ else the first epoch. Records without a text response (multiple-choice tasks) ar
 
 Two runs are compared on the samples both answered; a sample whose user request differs between the
 two runs (another data version) is left out and counted.
+
+A run must be complete (as report and gate ask); ``allow_incomplete`` takes a failed or unfinished one with
+the samples it has. Each run is known by its resolved folder and its identity: model fingerprint, created
+time and a hash of the responses compared (``CompareRun.identity``), so a compare that continues can tell
+that a run was made again under the same id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +35,32 @@ Key = tuple[str, str]  # (task, sample id)
 class CompareRun:
     label: str  # the run id, suffixed when two runs share one
     run_id: str
-    path: Path
+    path: Path  # resolved
     model: str | None
     records: dict[Key, dict[str, Any]] = field(default_factory=dict)  # the record compared per sample
+    status: str | None = "complete"
+    identity: dict[str, Any] = field(default_factory=dict)  # model fingerprint, created time, hash of the responses
 
     def describe(self) -> dict[str, Any]:
-        return {"label": self.label, "run_id": self.run_id, "path": str(self.path), "model": self.model}
+        return {"label": self.label, "run_id": self.run_id, "path": str(self.path), "model": self.model, "status": self.status,
+                "identity": self.identity}
+
+
+def responses_hash(records: dict[Key, dict[str, Any]]) -> str:
+    """A hash of what a compare judges of a run: each sample's prompt and response (and epoch), in sample order."""
+    h = hashlib.sha256()
+    for key in sorted(records):
+        r = records[key]
+        h.update(json.dumps([key[0], key[1], r.get("epoch"), prompt_text(r.get("prompt") or ""), r.get("response")],
+                            ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:16]
+
+
+def run_identity(info: dict[str, Any], records: dict[Key, dict[str, Any]]) -> dict[str, Any]:
+    fp = info.get("model_fingerprint")
+    return {"model_fingerprint": fp.get("hash") if isinstance(fp, dict) else fp, "created": info.get("created"),
+            "responses": responses_hash(records)}
 
 
 @dataclass(frozen=True)
@@ -64,7 +91,7 @@ def chosen_records(records: list[dict[str, Any]], reducer: str) -> dict[Key, dic
     return out
 
 
-def load_runs(paths: list[str]) -> list[CompareRun]:
+def load_runs(paths: list[str], allow_incomplete: bool = False) -> list[CompareRun]:
     if len(paths) < 2:
         raise UsageError(f"compare needs at least two runs (RUN_A RUN_B [RUN ...]); got {len(paths)}")
     runs: list[CompareRun] = []
@@ -78,6 +105,10 @@ def load_runs(paths: list[str]) -> list[CompareRun]:
             raise UsageError(f"{p}: the same run is given twice (as {seen[resolved]})")
         seen[resolved] = p
         info = rd.read_run()
+        status = info.get("status")
+        if status != "complete" and not allow_incomplete:
+            raise UsageError(f"{p}: run status is {status!r}, not 'complete' (a failed or unfinished run); finish it with "
+                             "alignbench eval ... --resume, or pass --allow-incomplete to compare the samples it has")
         run_id = str(info.get("run_id") or rd.path.name)
         label, k = run_id, 2
         while any(r.label == label for r in runs):
@@ -86,7 +117,7 @@ def load_runs(paths: list[str]) -> list[CompareRun]:
         recs = chosen_records(rd.records(), reducer)
         if not recs:
             raise UsageError(f"{p}: the run has no text responses to compare")
-        runs.append(CompareRun(label, run_id, rd.path, info.get("model"), recs))
+        runs.append(CompareRun(label, run_id, resolved, info.get("model"), recs, status, run_identity(info, recs)))
     return runs
 
 

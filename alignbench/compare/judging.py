@@ -21,12 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from alignbench.compare.inputs import CompareRun, Unit
+from alignbench.compare.pairs_file import SCORE
 from alignbench.errors import UsageError
 from alignbench.judges.base import Judge
 from alignbench.types import JudgeInput, Judgment, prompt_text
 
 WINNER = {"A": "a", "B": "b", "tie": "tie"}
-SCORE = {"a": 1.0, "b": 0.0, "tie": 0.5}
 BASELINE_FIELD = "response_b"
 
 

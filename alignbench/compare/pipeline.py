@@ -9,14 +9,15 @@
 
 The id defaults to a hash of the runs, the judge and the pair mode, so the same command names the same
 folder. An existing folder is refused unless ``--resume`` (keep its judged lines, judge the rest and the pairs
-whose judgment failed; the settings must match) or ``--overwrite``.
+whose judgment failed; the settings must match, each run's identity included: a run made again under the
+same id is refused with the reason) or ``--overwrite``. One process writes a compare folder at a time (the
+lock file ``OUTPUT/.<id>.lock``); a second is refused with the first one's pid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import sys
@@ -28,15 +29,17 @@ from typing import Any
 from alignbench import __version__
 from alignbench.compare.inputs import CompareRun, Unit, load_runs, run_pairs, units
 from alignbench.compare.judging import PairJudging
+from alignbench.compare.pairs_file import PAIRS_FILE, append_pairs, line_key, read_pairs, rewrite_pairs
 from alignbench.compare.summary import BT_BASE, BT_SCALE, ELO_K, ELO_ROUNDS, PSEUDO_COUNT, summarize_lines
 from alignbench.errors import UsageError
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import judge_version_hash
+from alignbench.records import lock
 from alignbench.records.files import check_run_id, write_json_atomic
+from alignbench.run.provenance import scrub_argv
 from alignbench.stats.intervals import BOOTSTRAP_RESAMPLES
 
 COMPARE_FILE = "compare.json"
-PAIRS_FILE = "pairs.jsonl"
 CHUNK = 32  # units judged between two flushes of pairs.jsonl
 
 
@@ -50,6 +53,7 @@ class CompareOptions:
     tie_margin: float | None = None
     resume: bool = False
     overwrite: bool = False
+    allow_incomplete: bool = False  # compare failed or unfinished runs on the samples they have
     command: list[str] | None = None
 
 
@@ -62,48 +66,24 @@ def _settings(runs: list[Any], judge: Judge, kind: str, opts: CompareOptions, ma
     cfg = getattr(judge, "definition", None)
     return {"runs": [r.describe() for r in runs], "judge": judge.name, "judge_kind": judge.kind,
             "judge_hash": judge_version_hash(cfg) if cfg is not None else None, "compare": kind, "pairs": opts.pairs,
-            "tie_margin": margin, "seed": opts.seed}
+            "tie_margin": margin, "seed": opts.seed, "allow_incomplete": opts.allow_incomplete}
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    """The complete lines of pairs.jsonl (a torn last line from a kill is cut off the file)."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1
-    if keep < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-    out = []
-    for n, raw in enumerate(data[:keep].splitlines(), 1):
-        try:
-            out.append(json.loads(raw))
-        except json.JSONDecodeError:
-            raise UsageError(f"{path}: line {n}: invalid JSON; delete the folder or pass --overwrite") from None
-    return out
-
-
-def _write_lines(path: Path, lines: list[dict[str, Any]], mode: str) -> None:
-    with open(path, mode, encoding="utf-8") as f:
-        f.write("".join(json.dumps(ln, ensure_ascii=False) + "\n" for ln in lines))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _append(path: Path, lines: list[dict[str, Any]]) -> None:
-    _write_lines(path, lines, "a")
-
-
-def _rewrite(path: Path, lines: list[dict[str, Any]]) -> None:
-    """Replace pairs.jsonl with ``lines`` in one step (a kill leaves the old file or the new one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    _write_lines(tmp, lines, "w")
-    os.replace(tmp, path)
-
-
-def _line_key(ln: dict[str, Any]) -> tuple[Any, ...]:
-    """The unit a pairs.jsonl line judged (``Unit.key``)."""
-    return ln.get("a"), ln.get("b"), ln.get("task"), ln.get("sample_id")
+def _check_runs(folder: Path, old: Any, new: list[dict[str, Any]]) -> None:
+    """The runs a compare continues must be the ones it judged: the same folders (resolved), each with the same
+    identity; a run made again under the same id is refused with what changed."""
+    old_runs = old if isinstance(old, list) else []
+    if [r.get("path") if isinstance(r, dict) else None for r in old_runs] != [r["path"] for r in new]:
+        was = ", ".join(str(r.get("path")) if isinstance(r, dict) else "?" for r in old_runs) or "(none)"
+        raise UsageError(f"--resume: {folder} compared the runs {was}, not {', '.join(r['path'] for r in new)}; "
+                         "pass --overwrite to start again or another --run-id")
+    for then, now in zip(old_runs, new):
+        before = then.get("identity") if isinstance(then.get("identity"), dict) else {}
+        for field, what in (("created", "created"), ("model_fingerprint", "model fingerprint"), ("responses", "responses hash")):
+            if before.get(field) != now["identity"].get(field):
+                raise UsageError(f"--resume: run {now['path']} changed since {folder} judged it (its {what} was "
+                                 f"{before.get(field)!r}, now {now['identity'].get(field)!r}): its kept judgments would judge "
+                                 "responses it no longer holds; pass --overwrite to judge it again")
 
 
 def _folder(opts: CompareOptions, compare_id: str, settings: dict[str, Any]) -> tuple[Path, list[dict[str, Any]]]:
@@ -125,11 +105,12 @@ def _folder(opts: CompareOptions, compare_id: str, settings: dict[str, Any]) -> 
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"{meta}: cannot read ({exc.__class__.__name__}); pass --overwrite to start again") from None
         old = before.get("settings") if isinstance(before, dict) else None
+        _check_runs(folder, (old or {}).get("runs"), settings["runs"])
         for k, v in settings.items():
-            if (old or {}).get(k) != v:
+            if k != "runs" and (old or {}).get(k, False if k == "allow_incomplete" else None) != v:
                 raise UsageError(f"--resume: {folder} was made with another {k} ({(old or {}).get(k)!r}, now {v!r}); "
                                  "pass --overwrite to start again or another --run-id")
-        kept = _read_lines(folder / PAIRS_FILE)
+        kept = read_pairs(folder / PAIRS_FILE, cut_torn=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -148,7 +129,7 @@ class Plan:
 
 
 def plan(opts: CompareOptions) -> Plan:
-    runs = load_runs(opts.runs)
+    runs = load_runs(opts.runs, opts.allow_incomplete)
     pairs = run_pairs(runs, opts.pairs)
     todo, skipped = units(pairs)
     return Plan(runs, pairs, todo, skipped)
@@ -162,13 +143,22 @@ def compare_runs(judge: Judge, opts: CompareOptions, planned: Plan | None = None
     margin = judging.tie_margin if judging.kind == "reward" else None
     settings = _settings(runs, judge, judging.kind, opts, margin)
     compare_id = opts.compare_id or default_id([r.run_id for r in runs], judge.name, opts.pairs)
+    check_run_id(compare_id)
+    with lock.writing(Path(opts.output) / compare_id, "compare folder"):  # one writer per compare folder
+        return _compare(judging, opts, compare_id, settings, runs, pairs, todo_all, skipped, judge)
+
+
+def _compare(judging: PairJudging, opts: CompareOptions, compare_id: str, settings: dict[str, Any], runs: list[CompareRun],
+             pairs: list[tuple[CompareRun, CompareRun]], todo_all: list[Unit], skipped: dict[str, int],
+             judge: Judge) -> tuple[Path, dict[str, Any]]:
     folder, kept = _folder(opts, compare_id, settings)
     wanted = {u.key for u in todo_all}
-    done = {_line_key(ln): ln for ln in kept}
+    done = {line_key(ln): ln for ln in kept}
     if any(k not in wanted for k in done):
         raise UsageError(f"--resume: {folder / PAIRS_FILE} holds pairs these runs do not share; pass --overwrite to start again")
     info: dict[str, Any] = {"compare_id": compare_id, "status": "running", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            "command": opts.command, "alignbench_version": __version__, "settings": settings,
+                            "command": scrub_argv(opts.command) if opts.command else opts.command,
+                            "alignbench_version": __version__, "settings": settings,
                             "pairs": [[a.label, b.label] for a, b in pairs], "units": len(todo_all), "skipped": skipped,
                             "bradley_terry": {"pseudo_count": PSEUDO_COUNT, "resamples": BOOTSTRAP_RESAMPLES, "base": BT_BASE,
                                               "scale": BT_SCALE},
@@ -178,15 +168,15 @@ def compare_runs(judge: Judge, opts: CompareOptions, planned: Plan | None = None
     # leaves pairs.jsonl (it holds no verdict, only the error) so that each pair keeps one line
     failed = {k for k, ln in done.items() if ln.get("winner") is None}
     if failed:
-        _rewrite(folder / PAIRS_FILE, [ln for k, ln in done.items() if k not in failed])
+        rewrite_pairs(folder / PAIRS_FILE, [ln for k, ln in done.items() if k not in failed])
     todo = [u for u in todo_all if u.key not in done or u.key in failed]
     if done:
         again = f" ({len(failed)} failed before, judged again)" if failed else ""
         print(f"alignbench: resuming {folder}: {len(done) - len(failed)} pair(s) already judged, {len(todo)} to go{again}",
               file=sys.stderr)
     _judge_all(judging, todo, folder / PAIRS_FILE)
-    lines = _read_lines(folder / PAIRS_FILE)
-    by_key = {_line_key(ln): ln for ln in lines}
+    lines = read_pairs(folder / PAIRS_FILE)
+    by_key = {line_key(ln): ln for ln in lines}
     ordered = [by_key[u.key] for u in todo_all if u.key in by_key]
     info.update(summarize_lines(ordered, [(a.label, b.label) for a, b in pairs], opts.seed))
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), judged=len(ordered),
@@ -201,7 +191,7 @@ def _judge_all(judging: PairJudging, todo: list[Unit], path: Path) -> None:
     with tqdm(total=len(todo), desc="compare", file=sys.stderr, disable=not todo) as bar:
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            _append(path, judging.judge_units(chunk))
+            append_pairs(path, judging.judge_units(chunk))
             bar.update(len(chunk))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from alignbench.compare.pairs_file import SCORE
 from alignbench.stats import agreement, ratings
 from alignbench.stats.intervals import BOOTSTRAP_RESAMPLES, percentile, resample_indices, summarize
 
@@ -46,7 +47,7 @@ def pair_table(lines: Sequence[dict[str, Any]], pairs: Sequence[tuple[str, str]]
             continue
         wins = sum(ln["winner"] == "a" for ln in ok)
         ties = sum(ln["winner"] == "tie" for ln in ok)
-        rec = summarize([ln["score"] for ln in ok], seed=seed) if ok else {"value": None, "ci_low": None, "ci_high": None}
+        rec = summarize([SCORE[ln["winner"]] for ln in ok], seed=seed) if ok else {"value": None, "ci_low": None, "ci_high": None}
         out.append({"a": a, "b": b, "n": len(ok), "wins": wins, "ties": ties, "losses": len(ok) - wins - ties,
                     "failed": len(mine) - len(ok), "win_rate": rec["value"], "ci_low": rec["ci_low"], "ci_high": rec["ci_high"],
                     "ci_method": rec.get("ci_method", "bootstrap")})
@@ -62,7 +63,7 @@ def unit_matrices(lines: Sequence[dict[str, Any]], models: list[str]) -> np.ndar
     w = np.zeros((len(samples), len(models), len(models)))
     for ln in lines:
         u, i, j = samples[(ln["task"], ln["sample_id"])], idx[ln["a"]], idx[ln["b"]]
-        s = ln["score"]
+        s = SCORE[ln["winner"]]  # counted from the winner alone (a line's score field is only checked against it)
         w[u, i, j] += s
         w[u, j, i] += 1.0 - s
     return w

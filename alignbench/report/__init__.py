@@ -14,11 +14,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from alignbench.errors import UsageError
-from alignbench.report.collect import ReportData, collect
+from alignbench.records.files import METRICS_FILE, RUN_FILE, SAMPLES_FILE
+from alignbench.report.collect import EXTRA_FILES, ReportData, collect
 from alignbench.report.document import Document, build_document
 from alignbench.report.render import render_html, render_markdown
 
 FORMATS = ("html", "md")
+DATA_FILES = (RUN_FILE, SAMPLES_FILE, METRICS_FILE, *EXTRA_FILES)  # what a report reads: never what it writes
+
+
+def check_out(target: Path, inputs: list[str | Path]) -> None:
+    """Refuse a report file that would replace data: a run's (or a result's) data file by its name, or an input."""
+    if target.name in DATA_FILES:
+        raise UsageError(f"--out {target}: {target.name} is the name of a run's data file, which the report would replace; "
+                         f"name the report file, e.g. {target.with_name('report.html')}")
+    for item in inputs:
+        p = Path(item).expanduser()
+        if p.is_file() and target.exists() and target.resolve() == p.resolve():
+            raise UsageError(f"--out {target}: that is one of the report's inputs; name another file")
 
 
 def format_of(out: str | Path | None, fmt: str | None) -> str:
@@ -44,6 +57,7 @@ def write_report(paths: list[str | Path], out: str | Path | None = None, fmt: st
         raise UsageError("report: the given folders hold no metrics or result files")
     target = None if out is None or str(out) == "-" else Path(out)
     if target is not None:
+        check_out(target, list(paths))
         if target.is_dir():
             raise UsageError(f"--out {target}: is a folder; give a file name such as {target / ('report.' + fmt)}")
         try:

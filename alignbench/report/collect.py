@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from alignbench.compare.pairs_file import PAIRS_FILE, read_pairs
 from alignbench.errors import UsageError
 from alignbench.records.files import RUN_FILE, RunDir
 from alignbench.results import RUN_COLUMNS, find_run_dirs, load_runs, load_samples
@@ -56,6 +57,8 @@ class ReportData:
 
 
 def _read_json(path: Path) -> Any:
+    if path.name == PAIRS_FILE:  # every line checked: a tampered line is an error, not a number
+        return read_pairs(path)
     try:
         if path.suffix == ".jsonl":
             rows = []
@@ -134,6 +137,8 @@ def collect(paths: list[str | Path]) -> ReportData:
                     if not rd.metrics_file.is_file():
                         warnings.warn(f"{rd.path}: no metrics.json (status {rd.read_run().get('status')!r}); skipped", stacklevel=2)
                         continue
+                if any(rd.path.resolve() == known.resolve() for known in run_paths):  # the same run named twice: shown once
+                    continue
                 run_paths.append(rd.path)
     for e in [e for e in extras if e.kind in ("drift", "compare", "track")]:
         for rp in (_drift_runs(e) if e.kind == "drift" else _compare_runs(e) if e.kind == "compare" else _track_runs(e)):
