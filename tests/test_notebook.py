@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,17 @@ def _text(output: dict) -> str:
     if output.get("output_type") == "stream":
         return output.get("text", "")
     return (output.get("data") or {}).get("text/plain", "")
+
+
+def this_python_kernel(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook's ``python3`` kernel runs in this test's interpreter: a kernelspec under ``root``, first on
+    JUPYTER_PATH. (Left to the search, ``python3`` may name a kernelspec of the machine's base Python or of a
+    user's own Jupyter, which need not hold alignbench's dependencies.)"""
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                                                  "display_name": "Python 3", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(root))
 
 
 def test_notebook_is_clean_in_git() -> None:
@@ -50,6 +62,7 @@ def test_notebook_executes_on_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (out / "cmp-unfinished" / "compare.json").write_text(json.dumps({**cmp, "status": "running"}))
     monkeypatch.setenv("ALIGNBENCH_RUNS", str(out))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    this_python_kernel(tmp_path / "jupyter", monkeypatch)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     started = time.time()
     NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()

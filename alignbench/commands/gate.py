@@ -33,6 +33,9 @@ class GateCommand:
         rules = load_rules(args.rules)
         candidate = RunView.load(args.candidate, "--candidate")
         baseline = RunView.load(args.baseline, "--baseline") if args.baseline else None
+        if baseline is not None and baseline.path.resolve() == candidate.path.resolve():
+            print(f"alignbench: warning: --baseline and --candidate are the same run ({candidate.path}); every change is 0, "
+                  "so relative limits cannot fail", file=sys.stderr)
         results = run_gates(rules, baseline, candidate, seed=args.seed)
         sys.stdout.write(markdown_summary(results, baseline, candidate))
         if args.junit:

@@ -10,7 +10,8 @@ translates by hand instead, and each key must be one of the judge's labels.
 Reports accuracy, macro-F1, Cohen's kappa and the confusion matrix (rows: human, columns: judge);
 for a binary decision sensitivity and specificity with Wilson CIs; and the agreement of the set's own
 annotators, the ceiling. ``--json`` prints JSON; ``--output`` writes each line with its judgment,
-``judge_label`` and ``correct``; ``--card`` writes the judge card (``judges/cards/NAME.json``). Lines
+``judge_label`` and ``correct``; ``--card PATH`` writes the judge card there (never over an existing file
+without ``--overwrite``, never into alignbench's own files: the shipped cards are read-only data). Lines
 the judge failed on (error, or no label) are counted and left out of the figures.
 """
 
@@ -26,7 +27,7 @@ from alignbench.commands._judge_io import build_judges, judge_input, read_rows, 
 from alignbench.commands._options import add_judge_model_options
 from alignbench.errors import UsageError
 from alignbench.registry import commands
-from alignbench.trust.cards import default_card_path, make_card, write_card
+from alignbench.trust.cards import check_card_path, make_card, write_card
 from alignbench.trust.human_sets import load_set, parse_set
 from alignbench.trust.judge_metrics import binary_agreement, human_agreement, label_agreement
 from alignbench.trust.labelmap import binary_word, decision_of, positive
@@ -38,8 +39,19 @@ def parse_map(text: str) -> dict[str, str]:
         k, sep, v = part.partition("=")
         if not sep or not k.strip() or not v.strip():
             raise UsageError(f"--map: expected JUDGE_LABEL=HUMAN_LABEL, got {part!r}")
+        if k.strip() in out:
+            raise UsageError(f"--map: judge label {k.strip()!r} is given twice ({out[k.strip()]!r} and {v.strip()!r}); map it once")
         out[k.strip()] = v.strip()
     return out
+
+
+def check_human_labels(rows: list[dict[str, Any]], field: str, path: str) -> None:
+    """Human labels are non-empty strings or integers, as judge-train takes them (a boolean or a list is no label)."""
+    for r in rows:
+        v = r[field]
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or str(v).strip() == "":
+            raise UsageError(f"{path}: line {r['_line']}: label {v!r:.60} does not parse: labels must be non-empty strings or "
+                             "integers (as judge-train takes them)")
 
 
 def as_label(value: Any) -> str:
@@ -126,20 +138,24 @@ class JudgeEvalCommand:
         p.add_argument("--positive", help="the human label that is the positive class of the binary view (JSONL input)")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
         p.add_argument("--output", help="JSONL to write: each line with its judgment, judge_label and correct")
-        p.add_argument("--card", nargs="?", const="", default=None, metavar="PATH",
-                       help="write the judge card (default judges/cards/NAME.json; a trained judge's folder: card.json)")
+        p.add_argument("--card", metavar="PATH",
+                       help="write the judge card to PATH (e.g. MYJUDGES/cards/NAME.json; the shipped cards are read-only)")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing --card file")
         add_judge_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
         if "," in args.judge:
             raise UsageError("--judge takes one judge; run judge-eval once per judge")
         mapping = parse_map(args.map)
+        if args.card is not None:
+            check_card_path(Path(args.card), args.overwrite)  # before any judging
         named = parse_set(args.input)
         if named is not None:
             hs, rows, source = load_set(args.input)
             set_name, set_decision, set_labels, label_field = hs.name, hs.decision, hs.labels, "label"
         else:
             rows = read_rows(args.input, required=("prompt", "response", args.label_field))
+            check_human_labels(rows, args.label_field, args.input)
             set_name, set_decision, set_labels, label_field, source = None, None, (), args.label_field, args.input
         (judge,) = build_judges(args.judge, args)
         declared = [str(x) for x in getattr(judge, "labels", ()) or ()]
@@ -184,7 +200,7 @@ class JudgeEvalCommand:
         if args.output:
             write_jsonl(args.output, rows)
         if args.card is not None:
-            path = Path(args.card) if args.card else default_card_path(judge)
+            path = Path(args.card)
             command = f"alignbench judge-eval --judge {args.judge} --input {args.input}" + (f" --map {args.map}" if args.map else "")
             write_card(path, make_card(judge.name, judge.kind, set_name or Path(args.input).name, source, report, command=command))
             print(f"alignbench: judge card written to {path}", file=sys.stderr)

@@ -21,7 +21,7 @@ from alignbench.errors import UsageError
 from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL
 from alignbench.judges.learned import TEXT_MODES, feature_names, features
 from alignbench.registry import commands
-from alignbench.trust.train_clf import DEFAULT_L2, check_labels, cross_validate, fit_softmax, today, write_folder
+from alignbench.trust.train_clf import DEFAULT_L2, check_labels, check_output_folder, cross_validate, fit_softmax, today, write_folder
 
 
 @commands.register("judge-train")
@@ -41,12 +41,14 @@ class JudgeTrainCommand:
         p.add_argument("--l2", type=float, default=DEFAULT_L2, help=f"L2 penalty (default: {DEFAULT_L2})")
         p.add_argument("--scores", default="", help="score of each label, LABEL=NUMBER,... (default: its probability)")
         p.add_argument("--json", action="store_true", help="print the card as JSON")
+        p.add_argument("--overwrite", action="store_true", help="replace the judge in an existing --output folder")
 
     def run(self, args: argparse.Namespace) -> int:
         if args.folds < 2:
             raise UsageError("--folds must be at least 2")
         if args.max_seq_length < 8:
             raise UsageError("--max-seq-length must be at least 8")
+        check_output_folder(Path(args.output), args.overwrite)  # before any training
         rows = read_rows(args.input, required=("prompt", "response", args.label_field))
         labels = check_labels([r[args.label_field] for r in rows], args.min_per_class, args.folds)
         scores = parse_scores(args.scores, labels)

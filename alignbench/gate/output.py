@@ -3,7 +3,18 @@ test case per checked rule (``alignbench.gate.rules``)."""
 
 from __future__ import annotations
 
+import re
+
 from alignbench.gate.rules import GateResult, GateRule, RunView, fmt, number
+
+# Characters XML 1.0 forbids (C0 controls but tab, line feed and carriage return; lone surrogates; U+FFFE/U+FFFF):
+# a gate name or category that holds one would make the JUnit file unparsable, so each becomes U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with every character XML 1.0 forbids replaced by U+FFFD (escaping is ElementTree's part)."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _limits(rule: GateRule) -> str:
@@ -68,20 +79,21 @@ def junit_xml(results: list[GateResult], suite: str = "alignbench.gate", elapsed
     import xml.etree.ElementTree as ET
 
     failures = sum(not r.passed for r in results)
-    attrs = {"name": suite, "tests": str(len(results)), "failures": str(failures), "errors": "0", "time": f"{elapsed_s:.3f}"}
+    attrs = {"name": xml_text(suite), "tests": str(len(results)), "failures": str(failures), "errors": "0", "time": f"{elapsed_s:.3f}"}
     root = ET.Element("testsuites", attrs)
     ts = ET.SubElement(root, "testsuite", {**attrs, "skipped": "0", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "hostname": "localhost"})
     per = elapsed_s / max(len(results), 1)
     for r in results:
-        tc = ET.SubElement(ts, "testcase", {"name": r.rule.label, "classname": f"alignbench.gate.{r.rule.task}", "time": f"{per:.3f}"})
+        tc = ET.SubElement(ts, "testcase", {"name": xml_text(r.rule.label), "classname": xml_text(f"alignbench.gate.{r.rule.task}"),
+                                            "time": f"{per:.3f}"})
         detail = (f"candidate={fmt(r.candidate)} baseline={fmt(r.baseline)} delta={fmt(r.delta)} "
                   f"p={fmt(r.paired.p_value if r.paired else None, 4)} mde80={_mde(r) or 'n/a'} limits: {_limits(r.rule)}")
         if not r.passed:
-            fail = ET.SubElement(tc, "failure", {"message": r.message, "type": "GateFailed"})
-            fail.text = detail
+            fail = ET.SubElement(tc, "failure", {"message": xml_text(r.message), "type": "GateFailed"})
+            fail.text = xml_text(detail)
         else:
             out = ET.SubElement(tc, "system-out")
-            out.text = detail + ("" if r.message == "ok" else f" ({r.message})")
+            out.text = xml_text(detail + ("" if r.message == "ok" else f" ({r.message})"))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -39,9 +39,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from alignbench.config import read_yaml, validate
 from alignbench.errors import UsageError
@@ -49,6 +49,16 @@ from alignbench.records.epochs import per_sample as reduced_per_sample
 from alignbench.records.files import RunDir
 from alignbench.stats.paired import PairedDelta, paired_delta
 from alignbench.stats.power import benjamini_hochberg, minimum_detectable_change
+
+
+def _a_number(v: Any) -> Any:
+    """A limit is a number as written: YAML's ``true`` / ``yes`` or a quoted ``"0.05"`` is no limit (pydantic would read 1)."""
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    raise ValueError(f"expected a number, got {v!r}")
+
+
+Number = Annotated[float, BeforeValidator(_a_number)]
 
 
 class GateRule(BaseModel):
@@ -60,11 +70,11 @@ class GateRule(BaseModel):
     metric: str
     name: str | None = None  # shown in the table and as the JUnit test case name
     category: str | None = None  # gate one by_category value instead of the overall one
-    max: float | None = None
-    min: float | None = None
-    max_increase: float | None = Field(default=None, ge=0)
-    max_decrease: float | None = Field(default=None, ge=0)
-    alpha: float | None = Field(default=None, gt=0, lt=1)
+    max: Number | None = None
+    min: Number | None = None
+    max_increase: Number | None = Field(default=None, ge=0)
+    max_decrease: Number | None = Field(default=None, ge=0)
+    alpha: Number | None = Field(default=None, gt=0, lt=1)
     bound: Literal["point", "upper", "lower"] = "point"
     by_category: bool = False
 
@@ -289,8 +299,12 @@ def _detectable(rule: GateRule, rec: dict[str, Any], res: GateResult) -> None:
     limit = rule.max_increase if direction > 0 else rule.max_decrease
     if limit is not None and (mde is None or mde > limit):
         size = "no change" if mde is None else f"only a change of {mde:.4f} or more"
-        res.notes.append(f"n={n} detects {size} (80% power, alpha {alpha:g}), so max_{'increase' if direction > 0 else 'decrease'} "
-                         f"{limit:g} is not enforced: the eval set is too small")
+        word = f"max_{'increase' if direction > 0 else 'decrease'}"
+        if any(f"> {word} " in r for r in res.reasons):  # the limit failed the rule: it was enforced, on a small set
+            res.notes.append(f"n={n} detects {size} (80% power, alpha {alpha:g}): the eval set is small for {word} {limit:g}")
+        else:
+            res.notes.append(f"n={n} detects {size} (80% power, alpha {alpha:g}), so {word} {limit:g} is not enforced: "
+                             "the eval set is too small")
 
 
 def expand(rule: GateRule, candidate: RunView) -> list[GateRule]:

@@ -79,17 +79,18 @@ def corrected_prevalence(x: int, n: int, sens: tuple[int, int], spec: tuple[int,
 
 # cards ------------------------------------------------------------------------------------------
 
-def default_card_path(judge: Any) -> Path:
-    """Where ``judge-eval --card`` writes: a trained judge's folder, else the first judges folder's cards/."""
-    folder = getattr(judge, "folder", None)
-    if folder:
-        return Path(folder) / "card.json"
-    from alignbench.paths import judge_dirs
+def check_card_path(path: Path, overwrite: bool) -> None:
+    """Where ``judge-eval --card PATH`` may write: never inside the package or its built-in judges (the shipped
+    cards are read-only data), never over an existing file unless ``overwrite``."""
+    from alignbench.paths import is_shipped
 
-    dirs = judge_dirs()
-    if not dirs:
-        raise UsageError("--card: no judges folder to write judges/cards/ into; pass --card PATH")
-    return dirs[0] / "cards" / f"{judge.name}.json"
+    if is_shipped(path):
+        raise UsageError(f"--card {path}: inside alignbench's own files (the shipped judge cards are read-only data); "
+                         "write it elsewhere (a judges folder of your own: MYJUDGES/cards/NAME.json, found with ALIGNBENCH_JUDGES_DIR=MYJUDGES)")
+    if path.is_dir():
+        raise UsageError(f"--card {path}: is a folder; name the card file, e.g. {path / 'card.json'}")
+    if path.exists() and not overwrite:
+        raise UsageError(f"--card {path} already exists; pass --overwrite to replace it")
 
 
 def make_card(judge_name: str, kind: str, set_name: str, source: str, report: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -103,9 +104,11 @@ def make_card(judge_name: str, kind: str, set_name: str, source: str, report: di
 
 
 def write_card(path: Path, card: dict[str, Any]) -> None:
+    from alignbench.jsonl import write_json
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(path, card, f"judge card {path}")
     except OSError as exc:
         raise UsageError(f"--card {path}: cannot write ({exc.strerror or exc})") from None
 

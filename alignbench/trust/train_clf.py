@@ -8,7 +8,6 @@ label (or by ``groups`` when given: leave one group out, e.g. one model's comple
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -114,13 +113,32 @@ def check_labels(labels: Sequence[Any], min_per_class: int, k: int) -> list[str]
     return sorted(counts)
 
 
+def check_output_folder(folder: Path, overwrite: bool) -> None:
+    """Where ``judge-train --output`` may write: a new or empty folder, or with ``overwrite`` an existing judge
+    folder; never a run folder (its data would sit beside a judge's) and never alignbench's own files."""
+    from alignbench.paths import is_shipped
+
+    if is_shipped(folder):
+        raise UsageError(f"--output {folder}: inside alignbench's own files (the shipped judges are read-only data); "
+                         "write the judge elsewhere")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--output {folder}: is a file; name a folder for the judge")
+    if (folder / "run.json").is_file():
+        raise UsageError(f"--output {folder}: is a run folder; name a folder of its own for the judge")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        what = "a judge folder" if (folder / "judge.json").exists() else "a folder that is not empty"
+        raise UsageError(f"--output {folder}: {what} already exists; pass --overwrite to replace its judge or name another folder")
+
+
 def write_folder(folder: Path, W: np.ndarray, b: np.ndarray, spec: dict[str, Any], card: dict[str, Any] | None) -> None:
+    from alignbench.jsonl import write_json
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(folder / "weights.npz", W=W.astype(np.float32), b=b.astype(np.float32))
-        (folder / "judge.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        write_json(folder / "judge.json", spec)
         if card is not None:
-            (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+            write_json(folder / "card.json", card)
     except OSError as exc:
         raise UsageError(f"--output {folder}: cannot write ({exc.strerror or exc})") from None
 
