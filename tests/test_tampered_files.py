@@ -255,3 +255,18 @@ def test_judge_without_resume_keeps_an_interrupted_runs_lines(tmp_path: Path) ->
     rc, _, err = run_main("judge", "--judges", "refusal_gcg", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
     assert rc == 2 and "holds the lines of an interrupted run; pass --resume" in _one_line(err)
     assert partial.exists() and not (tmp_path / "o.jsonl").exists()
+
+
+def test_missing_values_of_a_parquet_file_are_null_not_nan(tmp_path: Path) -> None:
+    import pandas as pd
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    pd.DataFrame({"id": ["a", "b"], "prompt": ["x", "y"], "weight": [1.5, None], "note": ["n", None]}).to_parquet(folder / "d.parquet")
+    (folder / "t.yaml").write_text("name: t\ndataset:\n  data_files: d.parquet\n  columns: {id: id}\n  meta_columns: [weight, note]\n"
+                                   "judges: [refusal_gcg]\n")
+    rc, _, err = run_main("eval", "--model", "dummy", "--tasks", str(folder / "t.yaml"), "--output", str(tmp_path / "o"),
+                          "--run-id", "r", "--no-cache")
+    assert rc == 0, err
+    metas = [r["meta"] for r in read_jsonl(tmp_path / "o" / "r" / "samples.jsonl")]
+    assert metas == [{"weight": 1.5, "note": "n"}, {"weight": None, "note": None}]

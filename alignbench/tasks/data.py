@@ -103,8 +103,9 @@ def read_rows(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> li
 
     fmt = _format_of(path, fmt)
     try:
-        if fmt == "parquet":
-            return pd.read_parquet(path).to_dict("records")
+        if fmt == "parquet":  # a missing value is None, as in every other format (pandas gives NaN, which JSON cannot hold)
+            df = pd.read_parquet(path)
+            return df.astype(object).where(df.notna(), None).to_dict("records")
         raw = path.read_bytes()
         if path.suffix == ".gz":
             raw = gzip.decompress(raw)
