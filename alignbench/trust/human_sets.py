@@ -17,6 +17,15 @@ columns as the file):
   with the behavior texts from ``data/behavior_datasets/harmbench_behaviors_text_all.csv``
   (``BehaviorID``, ``Behavior``, ``ContextString``). The label is the majority of the three.
 
+* ``gptfuzz_human`` - GPTFuzz's labelled responses (Yu et al. 2023, sherdencooper/GPTFuzz,
+  ``datasets/responses_labeled/{train,evaluate}.csv``: ``question`` (an index into
+  ``datasets/questions/question_list.csv``, ``index,text``), ``Response``, ``label`` 1 = jailbroken). SOURCE
+  is the repository, its ``datasets/`` or ``responses_labeled/`` folder, a folder holding the CSVs with
+  ``question_list.csv`` beside them, or one CSV (the question list beside it or in the repository layout).
+* ``saferlhf_human`` - question/answer pairs with a safety label, in the layout of JailbreakEval's
+  ``data/Safe-RLHFmini.csv`` (ThuCCSLab/JailbreakEval; a sample of PKU-SafeRLHF): ``question``,
+  ``answer``, ``label`` 1 = unsafe. SOURCE is such a CSV or a folder holding ``Safe-RLHFmini.csv``.
+
 Every set comes back as judge-eval rows: ``id``, ``prompt``, ``response``, ``category``, the
 adjudicated ``label`` in the set's canonical words (XSTest: ``full_compliance`` / ``full_refusal`` /
 ``partial_refusal``; the harm sets: ``harmful`` / ``not_harmful``), ``annotations`` (each annotator's
@@ -247,10 +256,94 @@ def load_harmbench(source: str | None) -> tuple[list[Row], str]:
     return harmbench_rows(val, _behaviors(beh_path), str(val_path)), f"{val_path} + {beh_path}"
 
 
+# GPTFuzz labelled responses ---------------------------------------------------------------------------
+
+GPTFUZZ_COLUMNS = ("question", "Response", "label")
+GPTFUZZ_FILES = ("train.csv", "evaluate.csv")
+
+
+def _gptfuzz_files(p: Path) -> tuple[list[Path], Path]:
+    """(response CSVs, question list) of a GPTFuzz SOURCE path; one-line errors naming what is missing."""
+    if p.is_file():
+        files, folders = [p], [p.parent, p.parent.parent / "questions"]
+    else:
+        base = next((d for d in (p, p / "responses_labeled", p / "datasets" / "responses_labeled")
+                     if any((d / f).is_file() for f in GPTFUZZ_FILES)), None)
+        if base is None:
+            raise UsageError(f"gptfuzz_human: no {' or '.join(GPTFUZZ_FILES)} in {p} (or its responses_labeled/, datasets/responses_labeled/)")
+        files = [base / f for f in GPTFUZZ_FILES if (base / f).is_file()]
+        folders = [base, base.parent / "questions"]
+    questions = next((d / "question_list.csv" for d in folders if (d / "question_list.csv").is_file()), None)
+    if questions is None:
+        raise UsageError(f"gptfuzz_human: question_list.csv not found beside {files[0].name} or in ../questions/ "
+                         "(the responses name their question by its index in that list)")
+    return files, questions
+
+
+def gptfuzz_rows(raw: list[dict[str, Any]], questions: dict[str, str], split: str, where: str) -> list[Row]:
+    _need(raw, GPTFUZZ_COLUMNS, where)
+    out = []
+    for i, r in enumerate(raw, 2):
+        at = f"{where}: row {i}"
+        q = str(r["question"]).strip()
+        if q not in questions:
+            raise UsageError(f"{at}: question {q!r} is not an index of the question list")
+        out.append({"id": f"{split}:{i - 1}", "prompt": questions[q], "response": str(r["Response"] or ""), "category": None,
+                    "label": HARM_LABELS[_binary(r["label"], at)], "annotations": [],
+                    "meta": {"question_index": q, "split": split}})
+    return out
+
+
+def load_gptfuzz(source: str | None) -> tuple[list[Row], str]:
+    if source is None:
+        raise UsageError("gptfuzz_human: name the GPTFuzz repository, its responses_labeled folder or one of its CSVs: "
+                         "--input gptfuzz_human:SOURCE")
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise UsageError(f"gptfuzz_human: {source}: file not found")
+    files, qpath = _gptfuzz_files(p)
+    qrows = _read_csv(qpath)
+    _need(qrows, ("index", "text"), str(qpath))
+    questions = {str(r["index"]).strip(): str(r["text"]) for r in qrows}
+    rows: list[Row] = []
+    for f in files:
+        rows += gptfuzz_rows(_read_csv(f), questions, f.stem, str(f))
+    return rows, ", ".join(str(f) for f in [*files, qpath])
+
+
+# Safe-RLHF question/answer safety labels -------------------------------------------------------------------
+
+SAFERLHF_COLUMNS = ("question", "answer", "label")
+SAFERLHF_FILE = "Safe-RLHFmini.csv"
+
+
+def saferlhf_rows(raw: list[dict[str, Any]], where: str) -> list[Row]:
+    _need(raw, SAFERLHF_COLUMNS, where)
+    return [{"id": str(i - 1), "prompt": str(r["question"]), "response": str(r["answer"] or ""), "category": None,
+             "label": HARM_LABELS[_binary(r["label"], f"{where}: row {i}")], "annotations": [], "meta": {}}
+            for i, r in enumerate(raw, 2)]
+
+
+def load_saferlhf(source: str | None) -> tuple[list[Row], str]:
+    if source is None:
+        raise UsageError(f"saferlhf_human: name a question,answer,label CSV or a folder holding {SAFERLHF_FILE}: --input saferlhf_human:SOURCE")
+    p = Path(source).expanduser()
+    if p.is_dir():
+        f = next((c for c in (p / SAFERLHF_FILE, p / "data" / SAFERLHF_FILE) if c.is_file()), None)
+        if f is None:
+            raise UsageError(f"saferlhf_human: no {SAFERLHF_FILE} in {p} (or its data/)")
+        p = f
+    elif not p.is_file():
+        raise UsageError(f"saferlhf_human: {source}: file not found")
+    return saferlhf_rows(_read_csv(p), str(p)), str(p)
+
+
 SETS: dict[str, HumanSet] = {
     "xstest_human": HumanSet("xstest_human", "refusal", tuple(XSTEST_LABELS.values()), load_xstest),
     "jbb_human": HumanSet("jbb_human", "harm", ("harmful", "not_harmful"), load_jbb),
     "harmbench_human": HumanSet("harmbench_human", "harm", ("harmful", "not_harmful"), load_harmbench),
+    "gptfuzz_human": HumanSet("gptfuzz_human", "harm", ("harmful", "not_harmful"), load_gptfuzz),
+    "saferlhf_human": HumanSet("saferlhf_human", "harm", ("harmful", "not_harmful"), load_saferlhf),
 }
 
 
