@@ -93,10 +93,27 @@ def append_lines(path: str | Path, rows: Iterable[Any], where: str | Callable[[A
         os.fsync(f.fileno())
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permissions ``path`` keeps (its own when it exists, else what the process's umask gives a new file):
+    the temporary file of ``_replace`` is created private, and must not make the file it replaces so."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _replace(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

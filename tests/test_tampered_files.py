@@ -82,6 +82,25 @@ def test_nan_is_never_written_into_json(tmp_path: Path) -> None:
         assert "NaN" not in f.read_text()
 
 
+def test_a_file_replaced_in_one_step_keeps_the_permissions_a_new_file_gets(tmp_path: Path) -> None:
+    """The JSON writer writes a private temporary file and renames it into place: the file it leaves must be readable
+    as any file the process writes (umask), and a file it replaces keeps its own permissions."""
+    import os
+
+    from alignbench.jsonl import write_json, write_lines
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        write_lines(tmp_path / "s.jsonl", [{"a": 1}])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644 and (tmp_path / "s.jsonl").stat().st_mode & 0o777 == 0o644
+    (tmp_path / "m.json").chmod(0o600)
+    write_json(tmp_path / "m.json", {"a": 2})
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o600 and json.loads((tmp_path / "m.json").read_text()) == {"a": 2}
+
+
 def test_a_judge_score_that_is_not_finite_is_a_failed_judgment() -> None:
     from alignbench.judges.base import Judge
     from alignbench.types import JudgeInput, Judgment
