@@ -56,7 +56,7 @@ def main() -> None:
 
     from alignbench.judges import _verdicts, constraints
     from alignbench.judges.catalog import builtin_judges
-    from alignbench.judges.learned import head
+    from alignbench.judges.embeddings import head
     from alignbench.types import JudgeInput
 
     rows = []

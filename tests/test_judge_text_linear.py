@@ -74,7 +74,7 @@ OLD_BULLET = re.compile(r"^\s*[-*\u2022]\s+\S", re.MULTILINE)
 
 def test_the_linear_patterns_give_what_the_quadratic_ones_gave() -> None:
     from alignbench.judges import _verdicts, constraints
-    from alignbench.judges.learned import head
+    from alignbench.judges.embeddings import head
 
     rng = random.Random(7)
     pieces = ["a", "bb", " ", "  ", "\n", "\t", ".", "!", "-", "*", "`", "'", "_", ":", "verdict", "Verdict", "x y", "- ", "\u2022", "4"]
@@ -89,7 +89,7 @@ def test_the_linear_patterns_give_what_the_quadratic_ones_gave() -> None:
 
 
 def test_head_of_a_long_word_is_fast() -> None:
-    code = ("import time; from alignbench.judges.learned import head; t0 = time.perf_counter(); "
+    code = ("import time; from alignbench.judges.embeddings import head; t0 = time.perf_counter(); "
             "assert head('x' * 2_000_000, 128) == 'x' * 2_000_000; assert head('a ' * 500_000, 3) == 'a a a '; "
             "print(time.perf_counter() - t0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)  # the previous pattern: hours

@@ -80,7 +80,7 @@ def test_input_layer_embedding_is_the_mean_of_minilm_token_vectors() -> None:
     from transformers import AutoModel, AutoTokenizer
 
     from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL, resolve_model
-    from alignbench.judges.learned import embed
+    from alignbench.judges.embeddings import embed
 
     path = resolve_model(DEFAULT_EMBEDDING_MODEL)
     tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
@@ -99,11 +99,35 @@ def test_input_layer_embedding_is_the_mean_of_minilm_token_vectors() -> None:
     assert got[1] == pytest.approx((h32.mean(0) / h32.mean(0).norm()).numpy(), abs=1e-5)  # cut at 32 tokens
 
 
+def test_layer_embeddings_are_each_layers_pooled_states_and_the_last_is_the_sentence_embedding() -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL, resolve_model
+    from alignbench.judges.embeddings import embed
+
+    path = resolve_model(DEFAULT_EMBEDDING_MODEL)
+    tok, net = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    texts = ["Step 1: gather the tools. Step 2: follow the plan.", "No.", "word " * 400]
+    got = embed(texts, DEFAULT_EMBEDDING_MODEL, max_seq_length=48, layers=[0, 3, 6])
+    assert got.shape == (3, 3 * 384)
+    for i, text in enumerate(texts):  # each text alone, unpadded, cut at 48 tokens
+        ids = tok(text, truncation=True, max_length=48, return_tensors="pt")
+        with torch.no_grad():
+            hidden = net(**ids, output_hidden_states=True).hidden_states
+        want = np.concatenate([(h[0].mean(0) / h[0].mean(0).norm()).numpy() for h in (hidden[0], hidden[3], hidden[6])])
+        assert got[i] == pytest.approx(want, abs=1e-5)
+    # the last layer, pooled and normalised, is what sentence-transformers gives for the whole model
+    assert got[:, 768:] == pytest.approx(embed(texts, DEFAULT_EMBEDDING_MODEL, max_seq_length=48), abs=1e-5)
+    with pytest.raises(ValueError, match="layer numbers from 0 to 6"):
+        embed(texts, DEFAULT_EMBEDDING_MODEL, layers=[7])
+
+
 def test_head_keeps_every_token_a_truncating_tokenizer_sees() -> None:
     from transformers import AutoTokenizer
 
     from alignbench.judges._resources import DEFAULT_EMBEDDING_MODEL, resolve_model
-    from alignbench.judges.learned import head
+    from alignbench.judges.embeddings import head
 
     tok = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_EMBEDDING_MODEL))
     rng = random.Random(1)

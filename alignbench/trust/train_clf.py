@@ -90,7 +90,7 @@ def cross_validate(X: np.ndarray, y: np.ndarray, labels: list[str], k: int = 5, 
         train = np.setdiff1d(np.arange(len(y)), test)
         W, b = fit_softmax(X[train], y[train], len(labels), l2)
         pred[test] = predict(X[test], W, b)
-        per[name] = {"n": int(len(test)), "accuracy": float((pred[test] == y[test]).mean())}
+        per[name] = {"n": len(test), "accuracy": float((pred[test] == y[test]).mean())}
     rep = label_agreement([labels[i] for i in y], [labels[i] for i in pred])
     rep["folds"] = per
     rep["scheme"] = "leave one group out" if groups is not None else f"{k}-fold stratified"
@@ -130,12 +130,21 @@ def check_output_folder(folder: Path, overwrite: bool) -> None:
         raise UsageError(f"--output {folder}: {what} already exists; pass --overwrite to replace its judge or name another folder")
 
 
-def write_folder(folder: Path, W: np.ndarray, b: np.ndarray, spec: dict[str, Any], card: dict[str, Any] | None) -> None:
+def write_folder(folder: Path, W: np.ndarray, b: np.ndarray, spec: dict[str, Any], card: dict[str, Any] | None,
+                 weights: str = "npz") -> None:
+    """A judge folder: judge.json, the weights (``weights.npz``, or ``weights.safetensors`` with ``weights="safetensors"``)
+    and, given a card, card.json."""
     from alignbench.jsonl import write_json
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / "weights.npz", W=W.astype(np.float32), b=b.astype(np.float32))
+        arrays = {"W": np.ascontiguousarray(W, dtype=np.float32), "b": np.ascontiguousarray(b, dtype=np.float32)}
+        if weights == "safetensors":
+            from safetensors.numpy import save_file
+
+            save_file(arrays, str(folder / "weights.safetensors"))
+        else:
+            np.savez_compressed(folder / "weights.npz", **arrays)
         write_json(folder / "judge.json", spec)
         if card is not None:
             write_json(folder / "card.json", card)
