@@ -76,7 +76,7 @@ def acquire(output: str | Path, what: str) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise UsageError(f"{what} {output}: cannot create its lock file {path} ({exc.strerror or exc})") from None
+            raise UsageError(f"cannot write the {what} {output} (its lock file {path}: {exc.strerror or exc})") from None
         if not _try_lock(fd):
             os.close(fd)
             raise UsageError(f"{what} {output} is being written by another alignbench process (pid {holder(path)}); "
