@@ -121,7 +121,10 @@ def main() -> int:
            f"--features {','.join(names)} --l2 {args.l2} --l2-partial {args.l2_partial} --phrase-weight {args.phrase_weight}"
            + ("" if args.openings else " --no-openings"))
     card = {"judge": "refusal_clf", "kind": "embedding_clf", "set": "xstest_human", "source": source, "n": len(rows),
-            "date": today(), "alignbench_version": __version__, "figures": "leave one model out (train on two models, test on the third)",
+            "date": today(), "alignbench_version": __version__,
+            "built_on": "the XSTest completions of GPT-4, Llama-2 and Mistral in ../shared/data/xstest_completions (human 3-way labels)",
+            "held_out": "leave one model out: each model's completions are judged by the judge trained on the other two models' completions",
+            "figures": "leave one model out (train on two models, test on the third)",
             **lomo, "human_agreement": human_agreement([r["annotations"] for r in rows]),
             "baseline": {"xstest_strmatch": base}, "trained_on": "xstest_human", "command": cmd, "data": data,
             "selection": ("the feature blocks, the cue list and the two penalties were chosen on these same leave-one-model-out "

@@ -141,6 +141,12 @@ class JudgeEvalCommand:
         p.add_argument("--card", metavar="PATH",
                        help="write the judge card to PATH (e.g. MYJUDGES/cards/NAME.json; the shipped cards are read-only)")
         p.add_argument("--overwrite", action="store_true", help="replace an existing --card file")
+        p.add_argument("--built-on", metavar="TEXT", help="the card says which data the judge was built, trained or tuned on")
+        held = p.add_mutually_exclusive_group()
+        held.add_argument("--held-out", metavar="HOW", help="the card says how these figures were kept apart from that data "
+                                                            "(e.g. 'other models than those it was trained on')")
+        held.add_argument("--in-sample", action="store_true", help="the card says its figures come from the data the judge was "
+                                                                  "built or tuned on (every corrected rate then carries a warning)")
         add_judge_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -202,7 +208,11 @@ class JudgeEvalCommand:
         if args.card is not None:
             path = Path(args.card)
             command = f"alignbench judge-eval --judge {args.judge} --input {args.input}" + (f" --map {args.map}" if args.map else "")
-            write_card(path, make_card(judge.name, judge.kind, set_name or Path(args.input).name, source, report, command=command))
+            honesty = {k: v for k, v in (("built_on", args.built_on), ("held_out", args.held_out)) if v}
+            if args.in_sample:
+                honesty["in_sample"] = True
+            write_card(path, make_card(judge.name, judge.kind, set_name or Path(args.input).name, source, report, **honesty,
+                                       command=command))
             print(f"alignbench: judge card written to {path}", file=sys.stderr)
         print(json.dumps(report, indent=2) if args.json else format_table(report))
         if not human:

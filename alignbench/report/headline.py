@@ -107,7 +107,7 @@ def validity_text(validity: Any) -> str:
     parts = [f"{word} {t}" for key, word in _VALIDITY_STATS if (t := _stat_text(validity.get(key))) is not None]
     where = validity.get("set") or validity.get("dataset") or validity.get("source")
     n = _num(validity.get("n"))
-    tail = ", ".join(str(x) for x in (where, None if n is None else f"n={int(n)}") if x)
+    tail = ", ".join(str(x) for x in (where, None if n is None else f"n={int(n)}", "in-sample" if validity.get("in_sample") else None) if x)
     if not parts:
         return "validated" + (f" ({tail})" if tail else "")
     return ", ".join(parts[:3]) + (f" ({tail})" if tail else "")
@@ -120,7 +120,7 @@ def corrected_text(corrected: Any) -> str:
     text = _stat_text(corrected)
     if text is None and corrected.get("reason"):
         return f"not correctable: {corrected['reason']}"
-    return text or ""
+    return (text + " (in-sample card)" if text and corrected.get("warning") else text) or ""
 
 
 def fmt_ci(value: float | None, lo: float | None, hi: float | None, digits: int = 3) -> str:

@@ -9,6 +9,11 @@ that a carded judge decides (a share of the judge's positive class: refused, har
 * ``corrected``: the prevalence corrected for the judge's measured error (Rogan & Gladen 1978),
   ``p = (q + spec - 1) / (sens + spec - 1)`` clipped to [0, 1], where ``q`` is the observed share.
 
+A card says which data the judge was built, trained or tuned on (``built_on``) and how its figures were
+kept apart from that data (``held_out``: out of fold, leave one model out, cross-source). A card whose
+figures could only be measured on that same data says ``"in_sample": true``; ``judge_validity`` then
+carries ``in_sample`` and ``corrected`` a ``warning``, since both the error and the correction are optimistic.
+
 The CI of the corrected value carries the uncertainty of all three proportions by Monte Carlo
 propagation: ``q``, ``sens`` and ``spec`` are each drawn from their Jeffreys posterior
 ``Beta(x + 1/2, n - x + 1/2)`` (x successes of n), the correction is applied to every draw (clipped
@@ -30,6 +35,8 @@ from alignbench.stats.intervals import CONFIDENCE, percentile, wilson_ci
 
 MC_DRAWS = 20000
 CARD_FIELDS = ("judge", "set", "n", "date", "alignbench_version")
+IN_SAMPLE_WARNING = ("in-sample card: the judge was built, trained or tuned on the data its card measures it on, "
+                     "so its error and this correction are optimistic")
 
 
 def wilson(x: int, n: int, confidence: float = CONFIDENCE) -> dict[str, Any]:
@@ -150,9 +157,19 @@ def card_summary(path: Path, card: dict[str, Any]) -> dict[str, Any] | None:
     binary = card.get("binary")
     if not isinstance(binary, dict) or "sensitivity" not in binary or "specificity" not in binary:
         return None
-    return {"card": str(path), "set": card["set"], "n": card["n"], "accuracy": binary.get("accuracy"),
-            "sensitivity": binary["sensitivity"], "specificity": binary["specificity"], "positive": binary.get("positive"),
-            "date": card["date"], "alignbench_version": card["alignbench_version"]}
+    out = {"card": str(path), "set": card["set"], "n": card["n"], "accuracy": binary.get("accuracy"),
+           "sensitivity": binary["sensitivity"], "specificity": binary["specificity"], "positive": binary.get("positive"),
+           "date": card["date"], "alignbench_version": card["alignbench_version"]}
+    if card.get("held_out"):
+        out["held_out"] = card["held_out"]
+    if is_in_sample(card):
+        out["in_sample"] = True
+    return out
+
+
+def is_in_sample(card: dict[str, Any]) -> bool:
+    """A card whose figures come from the data the judge was built, trained or tuned on (``"in_sample": true``)."""
+    return card.get("in_sample") is True
 
 
 def correct_metric(rec: dict[str, Any], validity: dict[str, Any], positive: bool, seed: int = 0) -> dict[str, Any]:
@@ -164,10 +181,11 @@ def correct_metric(rec: dict[str, Any], validity: dict[str, Any], positive: bool
     se, sp = validity["sensitivity"], validity["specificity"]
     sens, spec = (int(se["x"]), int(se["n"])), (int(sp["x"]), int(sp["n"]))
     x = int(round(float(value) * n))
-    if positive:
-        return corrected_prevalence(x, n, sens, spec, seed=seed)
     # a share of negative judgments: the negative class's sensitivity is the specificity, and back
-    return corrected_prevalence(x, n, spec, sens, seed=seed)
+    out = corrected_prevalence(x, n, sens, spec, seed=seed) if positive else corrected_prevalence(x, n, spec, sens, seed=seed)
+    if validity.get("in_sample"):
+        out["warning"] = IN_SAMPLE_WARNING
+    return out
 
 
 def annotate(task_metrics: dict[str, Any], decided_by: dict[str, tuple[str, bool]], seed: int = 0) -> dict[str, Any]:
