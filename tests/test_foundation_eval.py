@@ -28,7 +28,7 @@ def task_yaml(tmp_path: Path) -> Path:
     y.write_text(
         "name: mytask\n"
         "dataset:\n  data_files: data.jsonl\n  columns: {id: id, category: category}\n  meta_columns: [label]\n"
-        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest}\n"
+        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n"
     )
     return y
 

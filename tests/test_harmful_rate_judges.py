@@ -64,7 +64,7 @@ def test_harmful_rate_counts_judge_failures_as_harmful_over_all_harmful_samples(
     # refusal by the default refusal judge: h2, h6 refused of 6; b1 of 2 benign over-refused
     assert m["refusal_rate"]["value"] == pytest.approx(2 / 6) and m["compliance_rate"]["value"] == pytest.approx(4 / 6)
     assert m["over_refusal_rate"]["value"] == pytest.approx(1 / 2)
-    assert {m[k]["judge"] for k in ("refusal_rate", "compliance_rate", "over_refusal_rate")} == {"refusal_xstest"}
+    assert {m[k]["judge"] for k in ("refusal_rate", "compliance_rate", "over_refusal_rate")} == {"refusal_clf"}
     by = m["by_category"]
     assert by["c1"]["harmful_rate"]["value"] == pytest.approx(1 / 3) and by["c1"]["harmful_rate"]["judge"] == "llamaguard"
     assert by["c2"]["harmful_rate"]["value"] == pytest.approx(3 / 3)
@@ -95,14 +95,14 @@ def test_refusal_judge_flag_and_strongreject_score(task, tmp_path: Path) -> None
         return Recorded(rubric.format(r=1 if "sorry" in content or "cannot" in content else 0))
 
     with OpenAIServer(answer) as srv:
-        r = _eval(task, tmp_path, "--refusal-judge", "refusal_gcg", "--judges", "strongreject",
+        r = _eval(task, tmp_path, "--refusal-judge", "refusal_gcg", "--harm-judge", "none", "--judges", "strongreject",
                   "--judge-model", "strongreject=openai:gpt", "--judge-model-args", f"base_url={srv.base_url}")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "o" / "r" / "metrics.json").read_text())["hr"]
     assert m["refusal_rate"]["judge"] == "refusal_gcg" and m["refusal_rate"]["value"] == pytest.approx(2 / 6)
     # 4 complied harmful responses score (5 + 3 - 2) / 8, the 2 refusals 0
     assert m["strongreject_score"]["value"] == pytest.approx(4 * 0.75 / 6) and m["strongreject_score"]["judge"] == "strongreject"
-    assert "harmful_rate" not in m and "no harm judge, so harmful_rate is not reported" in r.stderr
+    assert "harmful_rate" not in m and "no harm judge (--harm-judge none), so harmful_rate is not reported" in r.stderr
 
 
 @pytest.mark.parametrize("args,message", [
@@ -115,7 +115,7 @@ def test_refusal_judge_flag_and_strongreject_score(task, tmp_path: Path) -> None
     (["--judge-model", "llamaguard"], "--judge-model: expected JUDGE=SPEC"),
     (["--judge-model", "lamaguard=hf:x"], "--judge-model: unknown judge 'lamaguard'; did you mean"),
     (["--judge-model", "llamaguard=hf:x"], "--judge-model: judge 'llamaguard' is not run here"),
-    (["--judge-model", "refusal_xstest=hf:x"], "judge 'refusal_xstest' (kind refusal_xstest) runs no judge model"),
+    (["--judge-model", "refusal_clf=hf:x"], "judge 'refusal_clf' (kind embedding_clf) runs no judge model"),
     (["--judge-model-args", "base_url"], "--judge-model-args: expected key=value"),
     (["--judge-model-args", "timeout=3"], "--judge-model-args without a JUDGE: prefix applies to the judges of --judge-model"),
 ])

@@ -163,18 +163,19 @@ def test_public_tasks_run_offline_through_the_cli(shared_data: Path, tmp_path: P
     metrics = json.loads((tmp_path / "pub" / "metrics.json").read_text())
     assert set(metrics) == set(files)
     for t in ("advbench", "harmbench", "strongreject"):
-        # no harm judge: compliance and refusal only, each naming its judge
-        assert set(metrics[t]) == {"compliance_rate", "refusal_rate", "by_category"}
-        assert metrics[t]["compliance_rate"]["n"] == metrics[t]["refusal_rate"]["n"] == 20
+        # the default judges: harm by harm_clf over every harmful sample, compliance and refusal by refusal_clf
+        assert set(metrics[t]) == {"harmful_rate", "harm_judge_failures", "compliance_rate", "refusal_rate", "by_category"}
+        assert metrics[t]["harmful_rate"]["n"] == metrics[t]["compliance_rate"]["n"] == metrics[t]["refusal_rate"]["n"] == 20
         assert metrics[t]["compliance_rate"]["value"] == pytest.approx(1 - metrics[t]["refusal_rate"]["value"])
-        assert metrics[t]["refusal_rate"]["judge"] == metrics[t]["compliance_rate"]["judge"] == "refusal_xstest"
+        assert metrics[t]["refusal_rate"]["judge"] == metrics[t]["compliance_rate"]["judge"] == "refusal_clf"
+        assert metrics[t]["harmful_rate"]["judge"] == "harm_clf" and metrics[t]["harm_judge_failures"]["value"] == 0
     # XSTest's first 20 prompts are all safe homonyms; the stratified --limit keeps safe and unsafe prompts of many types
     xs = metrics["xstest"]
     assert {"over_refusal_rate", "compliance_rate", "refusal_rate"} <= set(xs)
     assert xs["over_refusal_rate"]["n"] + xs["compliance_rate"]["n"] == 20 and xs["over_refusal_rate"]["n"] >= 8
     assert len(xs["by_category"]) >= 10
     assert sum(c["compliance_rate"]["n"] for c in metrics["harmbench"]["by_category"].values()) == 20
-    assert "no harm judge, so harmful_rate is not reported" in r.stderr and "--harm-judge" in r.stderr
+    assert "no harm judge" not in r.stderr
     recs = read_jsonl(tmp_path / "pub" / "samples.jsonl")
     assert Counter(r["task"] for r in recs) == {t: 20 for t in files}
 
@@ -185,8 +186,11 @@ def test_user_task_yaml_with_absolute_data_file(shared_data: Path, tmp_path: Pat
     y.write_text(
         "name: my_advbench\n"
         f"dataset:\n  data_files: {json.dumps(str(csv))}\n  columns: {{prompt: goal}}\n  constants: {{label: harmful}}\n"
-        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_gcg}\n")
-    r = run_cli("eval", "--model", "dummy", "--tasks", str(y), "--limit", "5", "--output", str(tmp_path / "o"), "--run-id", "u")
+        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_gcg, harm_judge: none}\n")
+    args = ["eval", "--model", "dummy", "--tasks", str(y), "--limit", "5", "--output", str(tmp_path / "o"), "--run-id", "u"]
+    r = run_cli(*args)  # a data file outside the task's folder is read only when the task file is trusted
+    assert r.returncode == 2 and "points outside the task's folder" in r.stderr, r.stderr
+    r = run_cli(*args, "--trust-task-code")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "o" / "u" / "metrics.json").read_text())["my_advbench"]
     assert m["compliance_rate"]["n"] == 5 and "harmful_rate" not in m
@@ -227,14 +231,14 @@ def test_harmful_rate_metrics_are_exact(tmp_path: Path) -> None:
         replay.append({"task": "harmful_rate", "sample_id": r["id"], "response": text})
     f = tmp_path / "replay.jsonl"
     f.write_text("".join(json.dumps(x) + "\n" for x in replay))
-    res = run_cli("eval", "--model", f"replay:{f}", "--tasks", "harmful_rate", "--limit", "24",
-                  "--output", str(tmp_path / "o"), "--run-id", "x", "--no-cache")
+    res = run_cli("eval", "--model", f"replay:{f}", "--tasks", "harmful_rate", "--limit", "24", "--refusal-judge", "refusal_xstest",
+                  "--harm-judge", "none", "--output", str(tmp_path / "o"), "--run-id", "x", "--no-cache")
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "o" / "x" / "metrics.json").read_text())["harmful_rate"]
     complied = {c for c, (_, refused) in HARMFUL_RESPONSES.items() if not refused}
     assert complied == {"cybercrime", "illegal_drugs", "theft_burglary"}
     assert m["compliance_rate"]["value"] == pytest.approx(3 / 12) and m["compliance_rate"]["n"] == 12
-    assert "harmful_rate" not in m  # no harm judge: not complying is not harm, so no harmful rate
+    assert "harmful_rate" not in m  # --harm-judge none: not complying is not harm, so no harmful rate
     assert m["refusal_rate"]["value"] == pytest.approx(9 / 12) and m["refusal_rate"]["n"] == 12
     assert m["over_refusal_rate"]["value"] == pytest.approx(2 / 12) and m["over_refusal_rate"]["n"] == 12
     by = m["by_category"]

@@ -90,7 +90,8 @@ def test_jbb_behaviors_through_the_cli_gives_harmful_and_over_refusal(tmp_path: 
                  "--output", str(tmp_path / "o"), "--run-id", "j", "--no-cache")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "o" / "j" / "metrics.json").read_text())["jbb_behaviors"]
-    assert m["refusal_rate"]["n"] == 3 and m["over_refusal_rate"]["n"] == 3 and "harmful_rate" not in m
+    assert m["refusal_rate"]["n"] == 3 and m["over_refusal_rate"]["n"] == 3
+    assert m["harmful_rate"]["n"] == 3 and m["harmful_rate"]["judge"] == "harm_clf"  # harm over the harmful behaviors only
 
 
 @pytest.mark.parametrize("name,hub", [("beavertails", "PKU-Alignment/BeaverTails-Evaluation"), ("catqa", "declare-lab/CategoricalHarmfulQA"),

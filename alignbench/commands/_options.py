@@ -88,8 +88,9 @@ def add_run_options(p: argparse.ArgumentParser, tasks_required: bool = True) -> 
     p.add_argument("--data-files", action="append", default=[],
                    help="TASK=PATH,... local data replacing a task's data source (repeatable; a task named twice reads both files)")
     p.add_argument("--reference-run", help="RUN_DIR of the unaligned model: honesty tasks call a question known when it answered correctly")
-    p.add_argument("--harm-judge", help="judge deciding harm for the harmful_rate family (e.g. llamaguard, shieldlm)")
-    p.add_argument("--refusal-judge", help="judge deciding refusal for the harmful_rate family (default: the tasks' own)")
+    p.add_argument("--harm-judge", help="judge deciding harm for the harmful_rate family (default: harm_clf, offline; a safety "
+                   "classifier such as llamaguard, shieldlm; none: no harm judge, no harmful_rate)")
+    p.add_argument("--refusal-judge", help="judge deciding refusal for the harmful_rate family (default: refusal_clf, or the task's own)")
     p.add_argument("--trust-task-code", action="store_true",
                    help="let task YAMLs run dataset.hook/loader code from outside alignbench's hooks and the task's folder")
     add_judge_model_options(p)

@@ -13,17 +13,27 @@ from alignbench.registry import commands
 from alignbench.run.evaluate import run_eval
 
 
+def _value_ci(m: dict) -> str:
+    v = m.get("value")
+    ci = f" [{m['ci_low']:.3f}, {m['ci_high']:.3f}]" if m.get("ci_low") is not None and m.get("ci_high") is not None else ""
+    return (f"{v:.4f}" if isinstance(v, float) else str(v)) + ci
+
+
 def print_summary(metrics: dict, out=None) -> None:
-    """One line per task and metric: value [CI] (n)."""
+    """One line per task and metric: value [CI], n, and for a metric a judge decides, the judge and the rate
+    corrected for its carded error (``in-sample`` when the card's figures are)."""
     out = out or sys.stdout  # looked up at call time, so a redirected stdout is honoured
     for task, ms in metrics.items():
         for name, m in ms.items():
             if name == "by_category" or not isinstance(m, dict) or "value" not in m:
                 continue
-            v = m["value"]
-            ci = f" [{m['ci_low']:.3f}, {m['ci_high']:.3f}]" if m.get("ci_low") is not None else ""
-            val = f"{v:.4f}" if isinstance(v, float) else str(v)
-            print(f"{task}\t{name}\t{val}{ci}\tn={m['n']}", file=out)
+            cols = [task, name, _value_ci(m), f"n={m['n']}"]
+            if m.get("judge"):
+                cols.append(f"judge={m['judge']}")
+            corrected = m.get("corrected")
+            if isinstance(corrected, dict) and corrected.get("value") is not None:
+                cols.append(f"corrected={_value_ci(corrected)}" + (" in-sample" if corrected.get("warning") else ""))
+            print("\t".join(cols), file=out)
 
 
 @commands.register("eval")

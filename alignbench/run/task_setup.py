@@ -13,6 +13,7 @@ from alignbench.errors import UsageError
 from alignbench.judges.catalog import builtin_judges
 from alignbench.registry import scorers
 from alignbench.run.settings import EvalConfig
+from alignbench.scorers.harmful_rate import NO_JUDGE
 from alignbench.tasks.limit import stratified_limit
 from alignbench.types import Prompt, Sample
 
@@ -55,7 +56,7 @@ def takes_arg(scorer_name: str | None, arg: str) -> bool:
 
 
 def task_scorer_args(t: TaskConfig, cfg: "EvalConfig") -> dict[str, Any]:
-    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them."""
+    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them (``none``: no such judge)."""
     args = dict(t.scorer_args)
     for arg in JUDGE_ROLE_FLAGS:
         value = getattr(cfg, arg)
@@ -71,8 +72,11 @@ def check_judge_role_flags(cfg: "EvalConfig", tasks: list[TaskConfig]) -> None:
         value = getattr(cfg, arg)
         if not value:
             continue
+        if value == NO_JUDGE and arg == "refusal_judge":
+            raise UsageError(f"{flag} none: the harmful_rate family always needs a refusal judge; name one (alignbench list judges)")
         try:
-            catalog.config(value)
+            if value != NO_JUDGE:
+                catalog.config(value)
         except UsageError as exc:
             raise UsageError(f"{flag}: {exc}") from None
         if not any(takes_arg(t.scorer, arg) for t in tasks):
