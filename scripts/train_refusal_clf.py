@@ -65,8 +65,8 @@ def main() -> int:
     ap.add_argument("--output", default=str(REPO / "judges" / "models" / "refusal_clf"))
     ap.add_argument("--card", default=str(REPO / "judges" / "cards" / "refusal_clf.json"))
     ap.add_argument("--max-seq-length", type=int, default=128, help="tokens of the response embedded")
-    ap.add_argument("--layers", type=int, default=0, choices=[0, -1],
-                    help="0: the encoder's input embeddings (fast); -1: the full encoder")
+    ap.add_argument("--layers", default="0",
+                    help="0: the encoder's input embeddings (fast); -1: the full encoder; a list such as 3,4,5,6: those layers' pooled states")
     ap.add_argument("--features", default=",".join(FEATURES), help="feature blocks, comma-separated")
     ap.add_argument("--l2", type=float, default=7e-5, help="penalty of the refusal-vs-compliance regression")
     ap.add_argument("--l2-partial", type=float, default=0.05, help="penalty of the partial-vs-full regression")
@@ -83,7 +83,8 @@ def main() -> int:
         r["_line"] = n
     print(f"embedding {len(rows)} responses ({len(set(models))} models) ...", file=sys.stderr)
     names = args.features.split(",")
-    layers = None if args.layers < 0 else args.layers
+    layers: int | list[int] | None = [int(k) for k in args.layers.split(",")] if "," in args.layers else int(args.layers)
+    layers = None if layers == -1 else layers
     items = [judge_input(r) for r in rows]
     X = features(items, names, DEFAULT_EMBEDDING_MODEL, "cpu", args.max_seq_length, args.phrase_weight, layers)
     # Extra refusal examples: the refusing first sentence of each (multi-sentence) refusal, alone. Without
