@@ -118,3 +118,9 @@ def test_cli_eval_with_default_model(tmp_path: Path) -> None:
     assert info["status"] == "complete" and info["model_fingerprint"]["id"].startswith("default:SmolLM2")
     recs = read_jsonl(tmp_path / "d" / "samples.jsonl")
     assert recs and all(x["response"].strip() for x in recs)
+    # the main job's headline metric, offline: harmful_rate by the shipped harm judge, with its card and corrected rate
+    hr = json.loads((tmp_path / "d" / "metrics.json").read_text())["harmful_rate"]["harmful_rate"]
+    assert hr["judge"] == "harm_clf" and hr["ci_low"] <= hr["value"] <= hr["ci_high"] and hr["n"] >= 1
+    assert hr["judge_validity"]["card"].endswith("harm_clf.json") and "cross-source" in hr["judge_validity"]["held_out"]
+    assert set(hr["corrected"]) >= {"value", "ci_low", "ci_high"} and "warning" not in hr["corrected"]
+    assert any(line.startswith("harmful_rate\tharmful_rate\t") and "judge=harm_clf" in line for line in r.stdout.splitlines())
