@@ -107,6 +107,36 @@ def test_eval_with_urial_sends_the_authors_input(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "u" / "run.json").read_text())["config"]["urial"] == "urial"
 
 
+def test_a_resume_must_use_the_urial_prompt_the_run_was_made_with(tmp_path: Path) -> None:
+    """The same name (``urial``) held another prompt file in an earlier version: run.json records the prompt's sha256,
+    and a resume with another prompt, or of a run that recorded none, would mix two prompts in one run."""
+    import hashlib
+
+    from alignbench.run.urial import load_urial
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(3)))
+    task = tmp_path / "urial_mini.yaml"
+    task.write_text(TASK.format(data=data))
+    args = ["eval", "--model", "dummy", "--tasks", str(task), "--output", str(tmp_path / "out"), "--run-id", "u", "--no-cache",
+            "--system-prompt", "urial"]
+    assert run_main(*args).returncode == 0
+    run_json = tmp_path / "out" / "u" / "run.json"
+    info = json.loads(run_json.read_text())
+    want = hashlib.sha256(load_urial("urial").prefix.encode()).hexdigest()
+    assert info["urial"] == {"prompt": "inst_1k_v4.help", "sha256": want}
+    r = run_main(*args, "--resume")
+    assert r.returncode == 0, r.stderr  # the same prompt: resumes (nothing left to do)
+    info["urial"]["sha256"] = hashlib.sha256(load_urial("urial:inst_1k_v4.help.4c4d740").prefix.encode()).hexdigest()
+    run_json.write_text(json.dumps(info))
+    r = run_main(*args, "--resume")
+    assert r.returncode == 2 and "another URIAL prompt" in r.stderr and "another version of the file" in r.stderr, r.stderr
+    del info["urial"]
+    run_json.write_text(json.dumps(info))
+    r = run_main(*args, "--resume")
+    assert r.returncode == 2 and "records no URIAL prompt digest" in r.stderr, r.stderr
+
+
 def test_unknown_urial_prompt_is_exit_2(tmp_path: Path) -> None:
     res = run_main("eval", "--model", "dummy", "--tasks", "harmful_rate", "--limit", "1", "--system-prompt", "urial:nope",
                    "--output", str(tmp_path))

@@ -130,7 +130,7 @@ class Evaluator:
                 locked = True
                 # before the model loads: a resume may only add what the stored run is missing
                 check_resume(run_dir.read_run(), cfg, {p.cfg.name: task_version_hash(p.cfg, p.data_paths) for p in prepared},
-                             judge_hashes(prepared))
+                             judge_hashes(prepared), self._urial.digest if self._urial else None)
             return self._run(prepared, run_dir, locked)
         finally:
             if locked:
@@ -162,7 +162,7 @@ class Evaluator:
             dropped = run_dir.repair()
             info = run_dir.update_run(status="running", resumed=_now(), torn_bytes_dropped=dropped)
         else:
-            info = run_info(cfg, run_dir, backend, prepared, self._task_params)
+            info = run_info(cfg, run_dir, backend, prepared, self._task_params, self._urial)
             run_dir.write_run(info)
         done = done_keys(run_dir.records())
         started = time.time()

@@ -15,6 +15,7 @@ from alignbench.records.epochs import task_epochs
 from alignbench.records.files import RunDir
 from alignbench.run.provenance import git_commit, scrub, scrub_argv, versions
 from alignbench.run.settings import EvalConfig, PreparedTask
+from alignbench.run.urial import Urial
 from alignbench.tasks.catalog import task_version_hash
 from alignbench.types import GenerationParams
 
@@ -27,9 +28,10 @@ def judge_hashes(prepared: list["PreparedTask"]) -> dict[str, str]:
 
 
 def run_info(eval_cfg: "EvalConfig", run_dir: RunDir, backend: Backend, prepared: list["PreparedTask"],
-             task_params: Callable[["PreparedTask"], GenerationParams]) -> dict[str, Any]:
+             task_params: Callable[["PreparedTask"], GenerationParams], urial: Urial | None = None) -> dict[str, Any]:
     """A new run's run.json (DESIGN §4): command, resolved config (scrubbed of secrets), model fingerprint,
-    versions, and each task's and judge's version hash; ``task_params`` gives a task's decoding."""
+    versions, and each task's and judge's version hash; ``task_params`` gives a task's decoding; with URIAL, the
+    prompt file's name and sha256 (``urial``), since the same name may hold another prompt in another version."""
     cfg = asdict(eval_cfg)
     cfg.pop("command", None)
     judges = {j.name: j for p in prepared for j in p.judges}
@@ -57,4 +59,5 @@ def run_info(eval_cfg: "EvalConfig", run_dir: RunDir, backend: Backend, prepared
             for p in prepared
         },
         "judges": {n: {"kind": j.kind, "hash": hashes[n]} for n, j in judges.items()},
+        **({"urial": {"prompt": urial.name, "sha256": urial.digest}} if urial is not None else {}),
     }

@@ -48,8 +48,10 @@ def _runtime_args(model: str) -> frozenset[str]:
     return getattr(backends.get(name), "runtime_args", frozenset()) if name in backends else frozenset()
 
 
-def check_resume(stored: dict[str, Any], cfg: Any, task_hashes: dict[str, str], judge_hashes: dict[str, str]) -> None:
-    """Raise a UsageError unless ``cfg`` (an EvalConfig) may append to the run described by ``stored`` (run.json)."""
+def check_resume(stored: dict[str, Any], cfg: Any, task_hashes: dict[str, str], judge_hashes: dict[str, str],
+                 urial_digest: str | None = None) -> None:
+    """Raise a UsageError unless ``cfg`` (an EvalConfig) may append to the run described by ``stored`` (run.json);
+    ``urial_digest``: the sha256 of the URIAL prompt this resume would use."""
     run = stored.get("run_id", "?")
     config = stored.get("config")
     if not isinstance(config, dict):
@@ -79,3 +81,9 @@ def check_resume(stored: dict[str, Any], cfg: Any, task_hashes: dict[str, str], 
         if name in stored_judges and was != digest:
             raise UsageError(f"--resume: judge {name!r} changed since run {run} was made (its YAML hashed {was}, now {digest}); "
                              "start a new --run-id")
+    if urial_digest is not None:
+        was = stored["urial"].get("sha256") if isinstance(stored.get("urial"), dict) else None
+        if was != urial_digest:
+            why = (f"its URIAL prompt hashed {was[:12]}, this one {urial_digest[:12]} (another version of the file)" if was
+                   else "its run.json records no URIAL prompt digest, so the prompt it was made with cannot be checked")
+            raise UsageError(f"--resume: run {run} was made with another URIAL prompt ({why}); start a new --run-id")

@@ -19,6 +19,8 @@ they were at commit 4c4d740 are bundled as ``inst_1k_v4.help.4c4d740`` and ``ins
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,11 @@ STOP = ("# Query",)
 class Urial:
     name: str
     prefix: str
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the prompt file's text: run.json records it, and a resume must use the same prompt."""
+        return hashlib.sha256(self.prefix.encode("utf-8")).hexdigest()
 
     def wrap(self, query: str) -> str:
         return f"{self.prefix}\n# Query:\n```{query}```\n\n# Answer:\n```\n"
