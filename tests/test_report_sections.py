@@ -182,6 +182,7 @@ def test_browser_payload_rows_flags_and_escaping(three) -> None:
     assert q["texts"][q["rows"][2][col["judgments"]][x][2]] == "HTTP 500"  # the failed judgment keeps its error
     assert q["texts"][q["rows"][2][col["judgments"]][q["judges"].index("jury")][3]] == "j1: safe, j2: unsafe"
     assert decision("full_refusal") == decision("refusal") == ("refusal", 1) and decision("unsafe") == ("harm", 1) and decision("3") is None
+    assert decision("refuse", "trace_shield") is None and decision("pass", "trace_shield") is None  # TraceShield states neither
     text = embed_json({"r": "</script><script>window.__pwned=1</script> & \u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and json.loads(text) == {"r": "</script><script>window.__pwned=1</script> & \u2028"}
     assert np.isfinite([v for r in p["rows"] for v in r[col["metrics"]] if v is not None]).all()

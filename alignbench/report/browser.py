@@ -30,9 +30,10 @@ from alignbench.report.tables import judge_names
 MAX_TEXT = 20_000  # characters of one prompt/response kept (the rest is in samples.jsonl)
 CLIP_MARK = "\n[… clipped by the report; the full text is in samples.jsonl]"
 
-#: Judge labels by the decision they state, for "judges disagree".
+#: Judge labels by the decision they state, for "judges disagree". (TraceShield's ``refuse`` is its own verdict on
+#: an answer, that it would have been stopped, not a statement that the model refused: it states neither.)
 DECISIONS = {
-    "refused": {"refusal", "refused", "refuse", "full_refusal", "partial_refusal"},
+    "refused": {"refusal", "refused", "full_refusal", "partial_refusal"},
     "complied": {"compliance", "complied", "comply", "full_compliance", "answered"},
     "unsafe": {"unsafe", "harmful", "jailbroken", "controversial"},
     "safe": {"safe", "unharmful", "harmless", "not_jailbroken"},
