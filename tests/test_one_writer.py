@@ -229,3 +229,13 @@ def test_epochs_are_one_record_each_not_a_duplicate(tmp_path: Path) -> None:
     assert rc == 0, err
     assert len(read_jsonl(tmp_path / "o" / "e" / "samples.jsonl")) == 18
     assert run_main("report", str(tmp_path / "o" / "e"), "--out", str(tmp_path / "r.md")).returncode == 0
+
+
+def test_a_track_folder_has_one_writer(tmp_path: Path, holder) -> None:
+    checkpoint = tmp_path / "out" / "checkpoint-10"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "config.json").write_text("{}")  # a model folder by its shape; the lock is taken before anything loads
+    held = holder(tmp_path / "tracks" / "tr")
+    r = run_main("track", str(checkpoint), "--tasks", "harmful_rate", "--output", str(tmp_path / "tracks"), "--run-id", "tr")
+    assert r.returncode == 2 and f"is being written by another alignbench process (pid {held.pid})" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "tracks" / "tr" / "track.json").exists()

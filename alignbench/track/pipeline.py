@@ -28,6 +28,7 @@ from typing import Any
 from alignbench.errors import UsageError
 from alignbench.gate.rules import GateRule, RunView, load_rules
 from alignbench.records.files import RunDir, check_run_id, write_json_atomic
+from alignbench.records.lock import writing
 from alignbench.run.evaluate import run_eval
 from alignbench.run.settings import EvalConfig
 from alignbench.track.checkpoints import Checkpoint, find_checkpoints, is_model_folder
@@ -156,6 +157,12 @@ def run_track(opts: TrackOptions) -> TrackResult:
     folder = out / track_id
     if folder.exists() and not (folder / TRACK_FILE).is_file() and any(folder.iterdir()):
         raise UsageError(f"{folder} exists and is not a track folder (no {TRACK_FILE}); pass another --run-id")
+    with writing(folder, "track folder"):  # one writer: a second track of the same folder is refused, naming the first's pid
+        return _run_track(opts, checkpoints, rules, baseline, track_id, folder)
+
+
+def _run_track(opts: TrackOptions, checkpoints: list[Checkpoint], rules: list[GateRule] | None, baseline: dict[str, Any] | None,
+               track_id: str, folder: Path) -> TrackResult:
     settings = settings_of(opts, baseline)
     stored = read_track(folder / TRACK_FILE) if (folder / TRACK_FILE).is_file() else {}
     _check_settings(stored, settings, folder)
