@@ -1,7 +1,7 @@
 """Nothing secret reaches a tracker: secret-named config keys are scrubbed (``alignbench.run.provenance.scrub``),
-and every string sent has the values of secret-named environment variables (``OPENAI_API_KEY``,
-``HF_TOKEN``, ``WANDB_API_KEY`` ...), ``Bearer``/``Basic``/``token`` header values and ``sk-...`` keys
-replaced by ``***``."""
+and every string sent goes through ``alignbench.redact`` (the values of secret-named environment variables such as
+``OPENAI_API_KEY``, ``HF_TOKEN``, ``WANDB_API_KEY`` cut out; URLs without their credentials and secret query
+values), with ``Bearer``/``Basic``/``token`` header values and ``sk-...`` keys replaced by ``***`` as well."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import os
 import re
 from typing import Any
 
-from alignbench.run.provenance import is_secret_name, scrub
+from alignbench.redact import MASK, is_secret_name, redact, scrub_text
+from alignbench.run.provenance import scrub
 
 _HEADER = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}")
 _SK = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
@@ -21,10 +22,9 @@ def secret_values() -> list[str]:
 
 
 def mask_text(text: str, secrets: list[str] | None = None) -> str:
-    """``text`` with secret environment values, header credentials and ``sk-`` keys replaced by ``***``."""
-    for s in secret_values() if secrets is None else secrets:
-        text = text.replace(s, "***")
-    return _SK.sub("***", _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text))
+    """``text`` with secret environment values, credentials in URLs, header credentials and ``sk-`` keys replaced by ``***``."""
+    text = scrub_text(redact(text, secret_values() if secrets is None else secrets))
+    return _SK.sub(MASK, _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text))
 
 
 def masked(obj: Any, secrets: list[str] | None = None) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from alignbench import __version__
 from alignbench.paths import REPO_ROOT
-from alignbench.redact import SECRET_MARKERS, is_secret_name, scrub_text  # noqa: F401 - SECRET_MARKERS re-exported
+from alignbench.redact import is_secret_name, scrub_text
 
 
 def package_version(name: str) -> str | None:

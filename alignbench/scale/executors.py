@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from alignbench.errors import AlignbenchError, UsageError
+from alignbench.redact import SECRET_MARKERS
 from alignbench.run.evaluate import Evaluator
-from alignbench.run.provenance import SECRET_MARKERS
 from alignbench.run.settings import EvalConfig
 
 # Environment a shard gets from the driver: alignbench's own settings and offline/hub switches. Secrets
