@@ -115,4 +115,8 @@ def test_no_cache_keeps_every_judge_out_of_every_cache(tmp_path: Path, monkeypat
     assert _rows(default) == 0 and not list(tmp_path.rglob("*.sqlite"))
     rc, _, err = run_main(*args, "--run-id", "c", "--cache", str(tmp_path / "run-cache.sqlite"))
     assert rc == 0, err
-    assert _rows(default) >= 12  # the jury's and the classifier's calls (6 samples each): the judges cache as before
+    # --cache PATH: the judges' calls go to PATH with the model's (6 samples: 6 generations + 12 judge calls), none elsewhere
+    assert _rows(tmp_path / "run-cache.sqlite") >= 18 and not default.exists()
+    rc, _, err = run_main(*args, "--run-id", "d")
+    assert rc == 0, err
+    assert _rows(default) >= 18  # the default cache: the model's and the judges' calls

@@ -26,6 +26,19 @@ def default_cache_path() -> Path:
     return Path(root) / "cache.sqlite"
 
 
+def cache_setting(value: bool | str) -> bool | str:
+    """A judge's ``cache`` parameter as it keeps it: a path stays a path, anything else is on or off."""
+    return value if isinstance(value, str) else bool(value)
+
+
+def cache_file(setting: bool | str) -> Path | None:
+    """Where a judge that caches its judge-model calls keeps them: ``True`` the default cache, a path (``--cache PATH``)
+    that file, ``False`` (``cache: false``, ``--no-cache``) none."""
+    if setting is False:
+        return None
+    return Path(setting) if isinstance(setting, str) else default_cache_path()
+
+
 class GenerationCache:
     """A key -> JSON value store in one SQLite file, safe for several processes (WAL).
 

@@ -36,17 +36,18 @@ class JudgeCatalog:
             raise UsageError(f"judge folder {folder}: missing {missing} (a trained judge holds judge.json and weights.npz)")
         raise UsageError(f"unknown judge {name!r}{did_you_mean(name, list(self.judges))}")
 
-    def build(self, name: str, model: str | None = None, model_args: dict[str, Any] | None = None, cache: bool = True) -> Judge:
+    def build(self, name: str, model: str | None = None, model_args: dict[str, Any] | None = None, cache: bool | str = True) -> Judge:
         """The judge named ``name``; ``model`` / ``model_args`` (from ``--judge-model``/``--judge-model-args``)
         replace its judge model(s) and add backend options; ``cache=False`` (``--no-cache``) keeps a judge that
-        caches its judge-model calls from reading or writing any cache."""
+        caches its judge-model calls from reading or writing any cache, a path (``--cache PATH``) has it use that file
+        (unless its YAML says ``cache: false``)."""
         cfg = self.config(name)
         cls = judge_kinds.get(cfg.kind)
         params = dict(cfg.params)
         if model is not None or model_args:
             params.update(judge_model_params(cls, cfg, model, model_args or {}))
-        if not cache and "cache" in _init_params(cls):
-            params["cache"] = False
+        if "cache" in _init_params(cls) and (cache is False or (isinstance(cache, str) and params.get("cache", True) is not False)):
+            params["cache"] = cache
         check_params(cls, cfg)
         if "base_dir" in inspect.signature(cls.__init__).parameters and cfg.source:
             params.setdefault("base_dir", str(Path(cfg.source).parent))  # for templates next to the YAML

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from alignbench.backends.base import Backend, BackendOptions, load_backend
+from alignbench.backends.cache import cache_setting
 from alignbench.errors import UsageError
 from alignbench.judges._verdicts import Scale, VerdictError, parse_aspects, parse_verdict
 from alignbench.judges.base import Judge, error_message
@@ -75,7 +76,7 @@ class LLMRubricJudge(Judge):
     def __init__(self, name: str | None = None, models: list[str] | None = None, model_args: dict[str, Any] | None = None,
                  template: str | None = None, base_dir: str | None = None, scale: Any = None,
                  aspects: list[str] | None = None, aggregation: str = "majority", system: str | None = None,
-                 max_new_tokens: int = 512, temperature: float = 0.0, concurrency: int = 8, cache: bool = True,
+                 max_new_tokens: int = 512, temperature: float = 0.0, concurrency: int = 8, cache: bool | str = True,
                  models_env: str | None = None, **params: Any) -> None:
         super().__init__(name, **params)
         env = os.environ.get(models_env, "").strip() if models_env else ""
@@ -97,7 +98,7 @@ class LLMRubricJudge(Judge):
         self.system = system
         self.params_gen = GenerationParams(max_new_tokens=int(max_new_tokens), temperature=float(temperature))
         self.concurrency = int(concurrency)
-        self.cache = bool(cache)
+        self.cache = cache_setting(cache)
         self.model_args = self._per_model_args(model_args or {})
         # a model listed twice (e.g. with different args) still gets a distinct judge id
         counts: Counter[str] = Counter()
@@ -137,13 +138,13 @@ class LLMRubricJudge(Judge):
     def backends(self) -> list[Any]:
         """The judge models' backends (cached through the generation cache unless ``cache: false``), built once."""
         if self._backends is None:
-            from alignbench.backends.cache import CachedBackend, GenerationCache, default_cache_path
+            from alignbench.backends.cache import CachedBackend, GenerationCache, cache_file
 
             built: list[Any] = []
             try:
                 for spec, args in zip(self.models, self.model_args):
                     b: Backend = load_backend(spec, args, BackendOptions(concurrency=self.concurrency))
-                    cache = GenerationCache(default_cache_path()) if self.cache else None
+                    cache = GenerationCache(path) if (path := cache_file(self.cache)) is not None else None
                     if cache is not None:
                         self._caches.append(cache)
                     built.append(CachedBackend(b, cache))

@@ -37,6 +37,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from alignbench.backends.cache import cache_setting
 from alignbench.errors import UsageError
 from alignbench.judges._resources import quiet_loading, resolve_device, resolve_model
 from alignbench.judges.base import Judge
@@ -77,7 +78,7 @@ class RewardModelJudge(Judge):
     def __init__(self, name: str | None = None, model: str | None = None, model_env: str | None = None, device: str = "auto",
                  dtype: str = "auto", batch_size: int = 8, max_length: int | None = None, label_index: int = 0,
                  chat_template: bool | None = None, trust_remote_code: bool = False, revision: str | None = None,
-                 tie_margin: float = 0.0, cache: bool = True, **params: Any) -> None:
+                 tie_margin: float = 0.0, cache: bool | str = True, **params: Any) -> None:
         super().__init__(name, **params)
         env = os.environ.get(model_env, "").strip() if model_env else ""
         spec = env or model
@@ -102,7 +103,7 @@ class RewardModelJudge(Judge):
         self.trust_remote_code = bool(trust_remote_code)
         self.revision = revision
         self.tie_margin = float(tie_margin)
-        self.cache = bool(cache)
+        self.cache = cache_setting(cache)
         self.model_calls = 0  # responses that went through the model (cache hits not counted)
         self._tok: Any = None
         self._model: Any = None
@@ -143,9 +144,9 @@ class RewardModelJudge(Judge):
             n = getattr(model.config, "max_position_embeddings", None)
             self.max_length = int(n) if isinstance(n, int) and n > 0 else 4096
         if self.cache:
-            from alignbench.backends.cache import GenerationCache, default_cache_path
+            from alignbench.backends.cache import GenerationCache, cache_file
 
-            self._store = GenerationCache(default_cache_path())
+            self._store = GenerationCache(cache_file(self.cache))
 
     # inputs -------------------------------------------------------------------------------------
     def encode(self, it: JudgeInput) -> list[int]:

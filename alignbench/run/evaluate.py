@@ -54,8 +54,9 @@ def prepare_tasks(cfg: EvalConfig) -> list[PreparedTask]:
 
     def judge(name: str) -> Judge:
         if name not in judge_cache:
+            # --no-cache: no cache at all, judges' included; --cache PATH: the judges' calls go there too
             judge_cache[name] = catalog.build(name, **judge_model_overrides(name, cfg.judge_models, cfg.judge_model_args),
-                                              cache=not cfg.no_cache)  # --no-cache: no cache at all, judges' included
+                                              cache=False if cfg.no_cache else (cfg.cache or True))
         return judge_cache[name]
 
     planned = []

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from alignbench.backends.base import BackendOptions, load_backend, parse_model_spec
+from alignbench.backends.cache import cache_setting
 from alignbench.errors import AlignbenchError, UsageError
 from alignbench.judges._verdicts import VerdictError
 from alignbench.judges.base import Judge, error_message
@@ -91,7 +92,7 @@ class ClassifierJudge(Judge):
     def __init__(self, name: str | None = None, model: str | None = None, model_env: str | None = None,
                  model_args: dict[str, Any] | None = None, published_model: str | None = None,
                  base_dir: str | None = None, max_new_tokens: int | None = None, top_logprobs: int = 5,
-                 concurrency: int = 8, cache: bool = True, **params: Any) -> None:
+                 concurrency: int = 8, cache: bool | str = True, **params: Any) -> None:
         super().__init__(name, **params)
         env = os.environ.get(model_env, "").strip() if model_env else ""
         self.model = env or (str(model).strip() if model else "")
@@ -105,7 +106,7 @@ class ClassifierJudge(Judge):
             raise TypeError(f"top_logprobs must be >= 0, got {top_logprobs!r}")
         self.gen_params = GenerationParams(max_new_tokens=self.max_new_tokens, temperature=0.0, logprobs=int(top_logprobs))
         self.concurrency = int(concurrency)
-        self.cache = bool(cache)
+        self.cache = cache_setting(cache)
         self._backend: Any = None
         self._cache: Any = None
 
@@ -129,7 +130,7 @@ class ClassifierJudge(Judge):
             return
         if not self.model:
             raise UsageError(f"judge {self.name!r} has no judge model; {self.model_hint()}")
-        from alignbench.backends.cache import CachedBackend, GenerationCache, default_cache_path
+        from alignbench.backends.cache import CachedBackend, GenerationCache, cache_file
 
         args = dict(self.model_args)
         if self.text_input and parse_model_spec(self.model)[0] == "openai":
@@ -142,7 +143,7 @@ class ClassifierJudge(Judge):
             msg = re.sub(r"^--model(-args)?( \S+)?: ", "", msg)
             raise UsageError(f"judge {self.name!r}: cannot load judge model {self.model!r} ({msg}); "
                              f"choose another with --judge-model {self.name}=SPEC") from None
-        self._cache = GenerationCache(default_cache_path()) if self.cache else None
+        self._cache = GenerationCache(path) if (path := cache_file(self.cache)) is not None else None
         self._backend = CachedBackend(backend, self._cache)
 
     # the kind's three parts -----------------------------------------------------------------------
