@@ -66,20 +66,9 @@ def head(text: str, words: int) -> str:
 
 
 def token_embedder(model: str, device: str = "cpu") -> tuple[Any, Any]:
-    """(tokenizer, input-embedding module) of the encoder's transformer, loaded once per (model, device)."""
-    path = resolve_model(model, "embedder")
-    key = (path, device, -1)
-    with _LOCK:
-        if key not in _ENCODERS:
-            from transformers import AutoModel, AutoTokenizer
-
-            from alignbench.judges._resources import quiet_loading
-
-            with quiet_loading():
-                tok = AutoTokenizer.from_pretrained(path)
-                net = AutoModel.from_pretrained(path).eval().to(device)
-            _ENCODERS[key] = (tok, net.embeddings)
-        return _ENCODERS[key]
+    """(tokenizer, input-embedding module) of the encoder's transformer (``transformer``: loaded once)."""
+    tok, net = transformer(model, device)
+    return tok, net.embeddings
 
 
 def embed_tokens(texts: list[str], model: str, device: str = "cpu", max_seq_length: int = 128,
