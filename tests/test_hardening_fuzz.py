@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli
@@ -523,6 +523,7 @@ judge_lines = st.one_of(
 
 @FUZZ
 @given(lines=st.lists(judge_lines, max_size=5), raw=st.one_of(st.none(), st.binary(max_size=60)), resume=st.booleans())
+@example(lines=['{"prompt": "", "response": "", "judgments": null, "label": 0}'], raw=None, resume=False)
 def test_judge_and_judge_eval_inputs(lines: list[str], raw: bytes | None, resume: bool) -> None:
     with _workdir() as d:
         f = d / "in.jsonl"

@@ -62,6 +62,14 @@ def judge_input(row: dict[str, Any]) -> JudgeInput:
                       sample_id=str(sid), category=row.get("category"), meta=meta)
 
 
+def set_judgment(row: dict[str, Any], judge: str, judgment: dict[str, Any]) -> None:
+    """Add ``judgment`` under ``row["judgments"][judge]``, keeping the other judges' entries; a ``judgments`` field that is
+    not an object (null, a string) is replaced."""
+    if not isinstance(row.get("judgments"), dict):
+        row["judgments"] = {}
+    row["judgments"][judge] = judgment
+
+
 def build_judges(names: str, args: Any = None) -> list[Judge]:
     """The named judges, with ``--judge-model`` / ``--judge-model-args`` of ``args`` applied, their models loaded and checked
     (``Judge.check``)."""

@@ -21,7 +21,7 @@ import math
 import sys
 
 from alignbench.commands._options import add_judge_model_options
-from alignbench.commands._judge_io import ProgressFile, build_judges, judge_input, read_rows
+from alignbench.commands._judge_io import ProgressFile, build_judges, judge_input, read_rows, set_judgment
 from alignbench.records import lock
 from alignbench.registry import commands
 
@@ -59,10 +59,7 @@ class JudgeCommand:
                 inputs = [judge_input(r) for r in chunk]
                 for j in judges:
                     for row, jd in zip(chunk, j.judge(inputs)):
-                        row.setdefault("judgments", {})
-                        if not isinstance(row["judgments"], dict):
-                            row["judgments"] = {}
-                        row["judgments"][j.name] = jd.as_dict()
+                        set_judgment(row, j.name, jd.as_dict())
                 progress.append(chunk)
         finally:
             for j in judges:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from alignbench.commands._judge_io import build_judges, judge_input, read_rows, write_jsonl
+from alignbench.commands._judge_io import build_judges, judge_input, read_rows, set_judgment, write_jsonl
 from alignbench.commands._options import add_judge_model_options
 from alignbench.errors import UsageError
 from alignbench.registry import commands
@@ -182,8 +182,7 @@ class JudgeEvalCommand:
                                                   mapping, args.positive)
         human, predicted, errors = [], [], 0
         for row, h, jd in zip(rows, humans, judgments):
-            row.setdefault("judgments", {})
-            row["judgments"][judge.name] = jd.as_dict()
+            set_judgment(row, judge.name, jd.as_dict())
             if jd.error is not None or jd.label is None:
                 errors += 1
                 row["judge_label"], row["correct"] = None, None
