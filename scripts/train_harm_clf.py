@@ -47,6 +47,7 @@ FEATURES = ["response_embedding", "judge_logits"]
 REFUSAL_JUDGE = REPO / "judges" / "models" / "refusal_clf"  # the judge harm_clf stacks on
 SOURCES = {"gptfuzz": "gptfuzz_human:{data}/harm_labels/gptfuzz", "saferlhf": "saferlhf_human:{data}/harm_labels/saferlhf_mini"}
 CUTS = (64, 128, 256)
+TRAIN_BATCH = 8
 
 
 def load_rows(data: Path) -> tuple[dict[str, list[dict]], dict[str, str]]:
@@ -64,8 +65,10 @@ def load_rows(data: Path) -> tuple[dict[str, list[dict]], dict[str, str]]:
 
 
 def feature_matrix(rows: list[dict], args: argparse.Namespace, refusal: EmbeddingClassifierJudge) -> np.ndarray:
+    # eight texts through the encoder at a time (in order of length): a third faster than the judge's one at a time,
+    # and the same vectors to float32 rounding, which the regression does not notice
     return features([judge_input(r) for r in rows], FEATURES, DEFAULT_EMBEDDING_MODEL, "cpu", args.max_seq_length,
-                    layers=args.layers, stacked=refusal)
+                    layers=args.layers, stacked=refusal, layer_batch=TRAIN_BATCH)
 
 
 def predict(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -81,6 +84,7 @@ def figures(y: np.ndarray, p: np.ndarray, groups: list[str]) -> dict:
         idx = np.asarray([i for i, x in enumerate(groups) if x == g])
         sub = binary_agreement([bool(v) for v in y[idx]], [bool(v) for v in p[idx] >= 0.5], "harmful")
         out["per_source"][g] = {k: sub[k] for k in ("n", "accuracy", "cohen_kappa", "prevalence_human", "prevalence_judge")}
+        out["per_source"][g].update({k: sub[k]["value"] for k in ("sensitivity", "specificity")})
         out["per_source"][g]["auc"] = float(roc_auc_score(y[idx], p[idx])) if 0 < y[idx].sum() < len(idx) else None
     return out
 

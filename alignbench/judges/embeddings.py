@@ -137,11 +137,11 @@ def embed_layers(texts: list[str], layers: Sequence[int], model: str = DEFAULT_E
 
 
 def embed(texts: list[str], model: str = DEFAULT_EMBEDDING_MODEL, device: str = "cpu", max_seq_length: int = 128,
-          batch_size: int = 64, layers: int | Sequence[int] | None = None) -> np.ndarray:
+          batch_size: int = 64, layers: int | Sequence[int] | None = None, layer_batch: int = 1) -> np.ndarray:
     """Embeddings of ``texts`` (texts x features): the encoder's output (``layers`` absent), its input layer
-    (``0``) or the listed layers' hidden states (a list)."""
+    (``0``) or the listed layers' hidden states (a list; ``layer_batch`` texts at a time, see ``embed_layers``)."""
     if isinstance(layers, (list, tuple)):
-        return embed_layers(texts, layers, model, device, max_seq_length)
+        return embed_layers(texts, layers, model, device, max_seq_length, batch_size=layer_batch)
     if layers == 0:
         return embed_tokens(texts, model, device, max_seq_length)
     if layers is not None:

@@ -57,8 +57,11 @@ def feature_names(text: str) -> list[str]:
 
 
 def features(items: list[JudgeInput], names: list[str], model: str, device: str, max_seq_length: int,
-             phrase_weight: float = 1.0, layers: int | list[int] | None = None, stacked: Judge | None = None) -> np.ndarray:
-    """Feature matrix (items x features), the blocks in ``names`` order; ``judge_logits`` are ``stacked``'s logits."""
+             phrase_weight: float = 1.0, layers: int | list[int] | None = None, stacked: Judge | None = None,
+             layer_batch: int = 1) -> np.ndarray:
+    """Feature matrix (items x features), the blocks in ``names`` order; ``judge_logits`` are ``stacked``'s logits.
+    ``layer_batch``: texts through the encoder at a time for a list of ``layers`` (1, the judges' own, gives every
+    text the same vector in any batch; training may batch for speed)."""
     from alignbench.judges.refusal_features import N_MATCH_FEATURES, cue_matrix, phrase_matrix, premise_matrix
 
     responses = [it.response or "" for it in items]
@@ -66,9 +69,9 @@ def features(items: list[JudgeInput], names: list[str], model: str, device: str,
     blocks = []
     for name in names:
         if name == "response_embedding":
-            blocks.append(embed(responses, model, device, max_seq_length, layers=layers))
+            blocks.append(embed(responses, model, device, max_seq_length, layers=layers, layer_batch=layer_batch))
         elif name == "prompt_embedding":
-            blocks.append(embed(prompts, model, device, max_seq_length, layers=layers))
+            blocks.append(embed(prompts, model, device, max_seq_length, layers=layers, layer_batch=layer_batch))
         elif name == "refusal_phrases":
             blocks.append(phrase_weight * phrase_matrix(responses))
         elif name == "refusal_matches":
