@@ -25,9 +25,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "mytask.yaml").write_text(
         "name: mytask\ndataset:\n  data_files: data.jsonl\n  columns: {id: id, category: category}\n  meta_columns: [label]\n"
-        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest}\n")
+        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     common = ["eval", "--model", "dummy", "--model-args", "refuse=0.4", "--tasks", f"harmful_rate,{root / 'mytask.yaml'}",
-              "--seed", "7", "--output", str(root / "out"), "--no-cache"]
+              "--seed", "7", "--output", str(root / "out"), "--no-cache",
+              "--refusal-judge", "refusal_xstest", "--harm-judge", "none"]  # judges that load in no time: merging is the subject
     for run_id, extra in [("full", []), ("s0", ["--shard", "0/3"]), ("s1", ["--shard", "1/3"]), ("s2", ["--shard", "2/3", "--concurrency", "3"])]:
         r = run_cli(*common, "--run-id", run_id, *extra)
         assert r.returncode == 0, r.stderr

@@ -20,8 +20,8 @@ import argparse
 import math
 import sys
 
-from alignbench.commands._options import add_judge_model_options
 from alignbench.commands._judge_io import ProgressFile, build_judges, judge_input, read_rows, set_judgment
+from alignbench.commands._options import add_judge_model_options
 from alignbench.records import lock
 from alignbench.registry import commands
 

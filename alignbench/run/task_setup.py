@@ -55,11 +55,12 @@ def takes_arg(scorer_name: str | None, arg: str) -> bool:
     return arg in inspect.signature(scorers.get(scorer_name or "judge_scores")).parameters
 
 
-def task_scorer_args(t: TaskConfig, cfg: "EvalConfig") -> dict[str, Any]:
-    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them (``none``: no such judge)."""
+def task_scorer_args(t: TaskConfig, roles: Any) -> dict[str, Any]:
+    """The task's scorer_args, with --harm-judge / --refusal-judge for a scorer that takes them (``none``: no such judge).
+    ``roles``: the run's EvalConfig, or the ``config`` mapping its run.json keeps (how merge rebuilds the scorers)."""
     args = dict(t.scorer_args)
     for arg in JUDGE_ROLE_FLAGS:
-        value = getattr(cfg, arg)
+        value = roles.get(arg) if isinstance(roles, dict) else getattr(roles, arg)
         if value and takes_arg(t.scorer, arg):
             args[arg] = value
     return args

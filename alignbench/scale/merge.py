@@ -23,12 +23,13 @@ from alignbench.records.epochs import record_epoch
 from alignbench.records.files import RunDir, check_run_id
 from alignbench.run.folder import new_run_id
 from alignbench.run.provenance import scrub_argv
+from alignbench.run.task_setup import task_scorer_args
 from alignbench.scorers.base import build_scorer, canonical_order, task_metrics
 
 # EvalConfig fields that change what a run computes; the others (shard, output, run_id, cache,
 # concurrency, batch size, resume, command) do not.
 SAME_CONFIG = ("model", "model_args", "tasks", "judges", "limit", "seed", "max_new_tokens", "temperature",
-               "system_prompt", "data_files", "reference_run", "urial")
+               "system_prompt", "data_files", "reference_run", "urial", "harm_judge", "refusal_judge")
 
 
 def _shard_of(info: dict[str, Any], path: Path) -> tuple[int, int]:
@@ -62,8 +63,9 @@ def _check_same(first: tuple[Path, dict[str, Any]], other: tuple[Path, dict[str,
                              "shards must be runs of the same model, tasks and settings")
 
 
-def task_scorer(name: str, task_info: dict[str, Any], source: Path) -> Any:
-    """The scorer of a task, rebuilt from the resolved config run.json keeps."""
+def task_scorer(name: str, task_info: dict[str, Any], source: Path, run_config: dict[str, Any]) -> Any:
+    """The scorer of a task, rebuilt from the resolved config run.json keeps, with the run's --harm-judge /
+    --refusal-judge (``run_config``: run.json's ``config``) as eval applied them."""
     raw = task_info.get("config")
     if not isinstance(raw, dict):
         raise UsageError(f"{source}: run.json has no resolved config for task {name!r} (made by an older alignbench?)")
@@ -72,7 +74,7 @@ def task_scorer(name: str, task_info: dict[str, Any], source: Path) -> Any:
     except Exception as exc:
         first = str(exc).splitlines()[0]
         raise UsageError(f"{source}: run.json: task {name!r}: config does not validate ({first})") from None
-    return build_scorer(cfg.scorer, cfg.scorer_args, f"{source}/run.json: task {name!r}")
+    return build_scorer(cfg.scorer, task_scorer_args(cfg, run_config), f"{source}/run.json: task {name!r}")
 
 
 Shard = tuple[Path, dict[str, Any]]  # (run folder, run.json)
@@ -171,7 +173,8 @@ def recompute_metrics(runs: list[Shard], by_task: dict[str, list[dict[str, Any]]
     metrics: dict[str, Any] = {}
     judge_errors: dict[str, dict[str, int]] = {}
     for t, recs in by_task.items():
-        metrics[t], errs = task_metrics(recs, task_scorer(t, base["tasks"][t], runs[0][0]), seed=seed, reducer=reducer)
+        scorer = task_scorer(t, base["tasks"][t], runs[0][0], base.get("config") or {})
+        metrics[t], errs = task_metrics(recs, scorer, seed=seed, reducer=reducer)
         if errs:
             judge_errors[t] = errs
     return metrics, judge_errors
