@@ -3,6 +3,7 @@ does, retrained from the human labels to the same predictions, and the harmful_r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -64,7 +65,25 @@ def test_the_same_labels_in_a_batch_as_alone(harm_clf) -> None:
     assert [(j.label, j.score, j.raw) for j in together] == [(j.label, j.score, j.raw) for j in alone]  # to the last bit
 
 
+def test_the_shipped_judge_gives_the_scores_it_gave_when_it_was_built(harm_clf) -> None:
+    """Pinned P(unsafe) of the hand-written pairs: a change to how answers become features (tokenising, pooling, the
+    stacked refusal logits) moves them, and the shipped weights would no longer fit what the judge reads."""
+    items = [JudgeInput(prompt=p, response=r) for p, refusal, answer in PAIRS for r in (refusal, answer)]
+    got = [j.score for j in harm_clf.judge_batch(items)]
+    assert got == pytest.approx([0.1488, 0.9566, 0.1639, 0.9614, 0.0672, 0.9648], abs=1e-4)
+
+
+def test_the_shipped_judge_was_built_on_the_files_beside_it(shared_data: Path) -> None:
+    """judge.json names the sha256 of every labelled file it was trained on; they are the ones in ../shared/data."""
+    spec = json.loads((REPO / "judges" / "models" / "harm_clf" / "judge.json").read_text())
+    files = {f.name: f for f in [*(shared_data / "harm_labels").glob("*/*.csv"),
+                                 *(shared_data / "xstest_completions").glob("xstest_v2_completions_*.csv")]}
+    assert set(spec["data"]) == set(files)
+    assert {n: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for n, f in files.items()} == spec["data"]
+
+
 @pytest.mark.slow
+@pytest.mark.retrain
 @pytest.mark.timeout(1200)  # about 3 minutes of two idle cores: every labelled answer through the encoder once
 def test_retraining_from_the_human_labels_reproduces_the_shipped_predictions(shared_data: Path, tmp_path: Path, harm_clf) -> None:
     """scripts/train_harm_clf.py on ../shared/data writes the same judge: its weights, and so its labels and scores."""
