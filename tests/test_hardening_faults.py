@@ -85,7 +85,7 @@ def tasks(tmp_path_factory: pytest.TempPathFactory) -> str:
             for i in range(N_GEN)]
     (d / "gen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (d / "gen.yaml").write_text("name: fgen\ndataset:\n  data_files: gen.jsonl\n  columns: {id: id}\n  meta_columns: [label]\n"
-                                "scorer: harmful_rate\n")
+                                "scorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     mc = [{"id": f"m{i}", "q": f"Pick one for {i}:", "choices": ["red", "green", f"blue {i}"], "target": i % 3} for i in range(N_MC)]
     (d / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mc))
     (d / "mc.yaml").write_text("name: fmc\noutput_type: multiple_choice\nprompt: {chat: false}\ndataset:\n  data_files: mc.jsonl\n"

@@ -26,7 +26,7 @@ from conftest import run_main as cli
 N = 6
 ROWS = [{"id": f"s{i}", "prompt": f"Question {i}: help with topic {i % 3}?", "label": "harmful" if i % 2 else "benign"}
         for i in range(N)]
-TASK = "name: fz\ndataset:\n  data_files: d.jsonl\n  columns: {id: id}\n  meta_columns: [label]\njudges: [refusal_gcg]\nscorer: harmful_rate\n"
+TASK = "name: fz\ndataset:\n  data_files: d.jsonl\n  columns: {id: id}\n  meta_columns: [label]\njudges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n"
 BASE = {"--limit": "5", "--seed": "1", "--max-new-tokens": "16", "--temperature": "0.5", "--system-prompt": "be brief",
         "--judges": "refusal_xstest", "--model-args": "refuse=0.5"}
 OTHER = {"--limit": ["4", "6"], "--seed": ["0", "2"], "--max-new-tokens": ["15", "17"], "--temperature": ["0.0", "0.6"],

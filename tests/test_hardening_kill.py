@@ -37,7 +37,7 @@ def tasks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "gen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gen))
     (d / "gen.yaml").write_text(
         "name: killgen\ndataset:\n  data_files: gen.jsonl\n  columns: {id: id, category: category}\n  meta_columns: [label]\n"
-        "judges: [refusal_gcg]\nscorer: harmful_rate\n")
+        "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     mc = [{"id": f"m{i:02d}", "question": f"Which is right for item {i}?", "choices": ["alpha", "beta", "gamma", f"delta {i}"],
            "target": i % 4} for i in range(N_MC)]
     (d / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mc))

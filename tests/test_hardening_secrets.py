@@ -36,7 +36,7 @@ def task(tmp_path: Path) -> Path:
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     y = tmp_path / "t.yaml"
     y.write_text("name: t\ndataset:\n  data_files: d.jsonl\n  columns: {id: id, references: ref}\n  meta_columns: [label]\n"
-                 "judges: [refusal_gcg, bleu]\nscorer: harmful_rate\n")
+                 "judges: [refusal_gcg, bleu]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     return y
 
 

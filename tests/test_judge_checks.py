@@ -28,7 +28,7 @@ def _task(folder: Path, n: int = 6) -> Path:
     (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     y = folder / "t.yaml"
     y.write_text("name: t\ndataset:\n  data_files: d.jsonl\n  columns: {id: id, references: ref}\n  meta_columns: [label]\n"
-                 "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest}\n")
+                 "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     return y
 
 

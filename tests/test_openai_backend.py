@@ -191,7 +191,7 @@ def task_yaml(tmp_path: Path) -> Path:
     (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     y = tmp_path / "mytask.yaml"
     y.write_text("name: mytask\ndataset:\n  data_files: data.jsonl\n  columns: {id: id}\n  meta_columns: [label]\n"
-                 "scorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest}\n")
+                 "scorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     return y
 
 

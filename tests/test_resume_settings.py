@@ -20,7 +20,7 @@ def task_yaml(tmp_path: Path) -> Path:
     (tmp_path / "other.jsonl").write_text("".join(json.dumps({**r, "prompt": r["prompt"] + "!"}) + "\n" for r in rows))
     y = tmp_path / "mytask.yaml"
     y.write_text("name: mytask\ndataset:\n  data_files: data.jsonl\n  columns: {id: id}\n  meta_columns: [label]\n"
-                 "judges: [refusal_gcg]\nscorer: harmful_rate\n")
+                 "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
     return y
 
 
