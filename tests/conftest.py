@@ -75,3 +75,14 @@ def cli():
 
 def read_jsonl(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def harm_task(folder: Path, rows: list[dict], columns: str = "{id: id}") -> Path:
+    """A harmful_rate task over ``rows`` (each with ``label`` harmful/benign) in ``folder``, scored with judges that load
+    in no time (refusal_gcg, refusal_xstest, no harm judge): for tests of the run around the judges."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = folder / "t.yaml"
+    task.write_text(f"name: t\ndataset:\n  data_files: d.jsonl\n  columns: {columns}\n  meta_columns: [label]\n"
+                    "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
+    return task

@@ -16,20 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, run_main
+from conftest import REPO, harm_task, run_main
 
 SHIPPED_CLF = REPO / "judges" / "models" / "refusal_clf"
 
 
 def _task(folder: Path, n: int = 6) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     rows = [{"id": f"s{i}", "prompt": f"Request {i}", "ref": "Sure, here it is.", "label": "harmful" if i % 2 else "benign"}
             for i in range(n)]
-    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    y = folder / "t.yaml"
-    y.write_text("name: t\ndataset:\n  data_files: d.jsonl\n  columns: {id: id, references: ref}\n  meta_columns: [label]\n"
-                 "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
-    return y
+    return harm_task(folder, rows, columns="{id: id, references: ref}")
 
 
 def _eval(tmp_path: Path, *extra: str):

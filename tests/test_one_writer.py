@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_jsonl, run_main
+from conftest import harm_task, read_jsonl, run_main
 
 HOLD = """
 import sys, time
@@ -30,14 +30,9 @@ time.sleep(600)
 
 
 def _task(folder: Path, n: int = 40) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     rows = [{"id": f"s{i:02d}", "prompt": f"Request {i}: tell me about topic {i}.", "label": "harmful" if i % 2 else "benign"}
             for i in range(n)]
-    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    y = folder / "t.yaml"
-    y.write_text("name: t\ndataset:\n  data_files: d.jsonl\n  columns: {id: id}\n  meta_columns: [label]\n"
-                 "judges: [refusal_gcg]\nscorer: harmful_rate\nscorer_args: {refusal_judge: refusal_xstest, harm_judge: none}\n")
-    return y
+    return harm_task(folder, rows)
 
 
 def _popen(*args: str) -> subprocess.Popen:
