@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,25 +25,29 @@ _ENCODERS: dict[tuple[str, str, int], Any] = {}
 _LOCK = threading.Lock()
 
 
-_ENCODERS: dict[tuple[str, str, int], Any] = {}
-_LOCK = threading.Lock()
+def _load_once(key: tuple[str, str, int], load: Callable[[], Any]) -> Any:
+    """``load()`` the first time ``key`` is asked for in this process (quietly), the same object after that."""
+    with _LOCK:
+        if key not in _ENCODERS:
+            from alignbench.judges._resources import quiet_loading
+
+            with quiet_loading():
+                _ENCODERS[key] = load()
+        return _ENCODERS[key]
 
 
 def encoder(model: str, device: str = "cpu", max_seq_length: int = 128) -> Any:
     """A sentence-transformers encoder, loaded once per (model, device, length) in this process."""
     path = resolve_model(model, "embedder")
-    key = (path, device, max_seq_length)
-    with _LOCK:
-        if key not in _ENCODERS:
-            from sentence_transformers import SentenceTransformer
 
-            from alignbench.judges._resources import quiet_loading
+    def load() -> Any:
+        from sentence_transformers import SentenceTransformer
 
-            with quiet_loading():
-                enc = SentenceTransformer(path, device=device)
-            enc.max_seq_length = max_seq_length
-            _ENCODERS[key] = enc
-        return _ENCODERS[key]
+        enc = SentenceTransformer(path, device=device)
+        enc.max_seq_length = max_seq_length
+        return enc
+
+    return _load_once((path, device, max_seq_length), load)
 
 
 _WORD = re.compile(r"\S+")  # one run of non-space characters: matched in linear time, whatever the text
@@ -71,6 +75,14 @@ def token_embedder(model: str, device: str = "cpu") -> tuple[Any, Any]:
     return tok, net.embeddings
 
 
+def _mean_pool(states: Any, attention_mask: Any) -> Any:
+    """The mean of each text's token vectors (padding left out), L2-normalised: texts x width."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
+
+
 def embed_tokens(texts: list[str], model: str, device: str = "cpu", max_seq_length: int = 128,
                  batch_size: int = 64) -> np.ndarray:
     """``layers: 0`` embeddings: the mean of the input-layer vectors of the first ``max_seq_length`` tokens
@@ -85,24 +97,20 @@ def embed_tokens(texts: list[str], model: str, device: str = "cpu", max_seq_leng
                         max_length=max_seq_length, padding=True, return_tensors="pt").to(device)
             kwargs = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
             h = emb(input_ids=batch["input_ids"], **kwargs)
-            mask = batch["attention_mask"].unsqueeze(-1).to(h.dtype)
-            out.append(torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1), dim=-1).float().cpu().numpy())
+            out.append(_mean_pool(h, batch["attention_mask"]).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, emb.word_embeddings.embedding_dim), dtype=np.float32)
 
 
 def transformer(model: str, device: str = "cpu") -> tuple[Any, Any]:
     """(tokenizer, whole transformer) of the encoder, loaded once per (model, device)."""
     path = resolve_model(model, "embedder")
-    key = (path, device, -2)
-    with _LOCK:
-        if key not in _ENCODERS:
-            from transformers import AutoModel, AutoTokenizer
 
-            from alignbench.judges._resources import quiet_loading
+    def load() -> tuple[Any, Any]:
+        from transformers import AutoModel, AutoTokenizer
 
-            with quiet_loading():
-                _ENCODERS[key] = (AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval().to(device))
-        return _ENCODERS[key]
+        return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval().to(device)
+
+    return _load_once((path, device, -2), load)  # -2: not a sequence length, so never a sentence-transformers key
 
 
 def embed_layers(texts: list[str], layers: Sequence[int], model: str = DEFAULT_EMBEDDING_MODEL, device: str = "cpu",
@@ -130,8 +138,7 @@ def embed_layers(texts: list[str], layers: Sequence[int], model: str = DEFAULT_E
             idx = order[i:i + batch_size]
             batch = tok([cut[j] for j in idx], truncation=True, max_length=max_seq_length, padding=True, return_tensors="pt").to(device)
             hidden = net(**batch, output_hidden_states=True).hidden_states
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
-            pooled = [torch.nn.functional.normalize((hidden[k] * mask).sum(1) / mask.sum(1), dim=-1) for k in layers]
+            pooled = [_mean_pool(hidden[k], batch["attention_mask"]) for k in layers]
             out[idx] = torch.cat(pooled, dim=1).float().cpu().numpy()
     return out
 
