@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from alignbench.errors import UsageError
+from alignbench.jsonl import nonfinite_field
 from alignbench.types import JudgeInput, Judgment
 
 # What ``Judge.check`` judges: an ordinary question, answer and reference that every judge can read.
@@ -96,20 +96,8 @@ def _finite(j: Judgment) -> Judgment:
     judge broke (e.g. tampered weights), and counted or written it would give wrong rates and invalid JSON."""
     if j.error is not None:
         return j
-    bad = _nonfinite(j.score) or _nonfinite(j.raw)
-    if bad:
-        return Judgment(error=f"the judge gave a non-finite {bad} ({'score' if _nonfinite(j.score) else 'raw'})")
+    found = nonfinite_field({"score": j.score, "raw": j.raw})
+    if found:
+        field, value = found
+        return Judgment(error=f"the judge gave a non-finite {value!r} ({field})")
     return j
-
-
-def _nonfinite(x: Any) -> str | None:
-    if isinstance(x, float) and not math.isfinite(x):
-        return repr(x)
-    if isinstance(x, dict):
-        x = list(x.values())
-    if isinstance(x, (list, tuple)):
-        for v in x:
-            found = _nonfinite(v)
-            if found:
-                return found
-    return None
