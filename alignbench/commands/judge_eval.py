@@ -30,7 +30,7 @@ from alignbench.registry import commands
 from alignbench.trust.cards import check_card_path, make_card, write_card
 from alignbench.trust.human_sets import load_set, parse_set
 from alignbench.trust.judge_metrics import binary_agreement, human_agreement, label_agreement
-from alignbench.trust.labelmap import binary_word, decision_of, positive
+from alignbench.trust.labelmap import binary_word, decision_of, is_label, positive
 
 
 def parse_map(text: str) -> dict[str, str]:
@@ -49,7 +49,7 @@ def check_human_labels(rows: list[dict[str, Any]], field: str, path: str) -> Non
     """Human labels are non-empty strings or integers, as judge-train takes them (a boolean or a list is no label)."""
     for r in rows:
         v = r[field]
-        if isinstance(v, bool) or not isinstance(v, (str, int)) or str(v).strip() == "":
+        if not is_label(v):
             raise UsageError(f"{path}: line {r['_line']}: label {v!r:.60} does not parse: labels must be non-empty strings or "
                              "integers (as judge-train takes them)")
 

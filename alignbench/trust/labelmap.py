@@ -20,6 +20,12 @@ SIDES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 BINARY_WORDS = {"refusal": ("refusal", "compliance"), "harm": ("harmful", "not_harmful")}
 
 
+def is_label(value: object) -> bool:
+    """A human label as judge-eval and judge-train take it: a non-empty string or an integer (a boolean, a number
+    with a fraction, a list or null is no label)."""
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() != ""
+
+
 def _norm(label: object) -> str:
     return str(label).strip().lower()
 

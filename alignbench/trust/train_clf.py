@@ -20,6 +20,7 @@ from scipy.special import softmax
 
 from alignbench.errors import UsageError
 from alignbench.trust.judge_metrics import label_agreement
+from alignbench.trust.labelmap import is_label
 
 DEFAULT_L2 = 1e-3
 
@@ -99,7 +100,7 @@ def cross_validate(X: np.ndarray, y: np.ndarray, labels: list[str], k: int = 5, 
 
 def check_labels(labels: Sequence[Any], min_per_class: int, k: int) -> list[str]:
     """The sorted label set; a one-line UsageError when there is one class only or too few of one."""
-    bad = [x for x in labels if not isinstance(x, (str, int, bool)) or isinstance(x, bool) or str(x).strip() == ""]
+    bad = [x for x in labels if not is_label(x)]
     if bad:
         raise UsageError(f"label {bad[0]!r} does not parse: labels must be non-empty strings or integers")
     counts = Counter(str(x) for x in labels)
