@@ -210,3 +210,17 @@ def test_shipped_card_holds_leave_one_model_out_figures() -> None:
     assert set(card["per_model"]) == {"gpt4", "llama2new", "mistralinstruct"}
     assert card["binary"]["sensitivity"]["n"] + card["binary"]["specificity"]["n"] == 1350
     assert "xstest_strmatch" in card["baseline"]
+
+
+def test_a_judge_rewritten_in_the_other_weights_format_is_read_from_the_new_file(tmp_path: Path) -> None:
+    from alignbench.judges.learned import load_folder, weights_file
+    from alignbench.trust.train_clf import write_folder
+
+    spec = {"labels": ["a", "b"], "features": ["refusal_phrases"]}
+    old, new = np.ones((3, 2), np.float32), np.full((3, 2), 2.0, np.float32)
+    write_folder(tmp_path, old, np.zeros(2), spec, None, weights="safetensors")
+    write_folder(tmp_path, new, np.zeros(2), spec, None)  # judge-train --overwrite writes weights.npz
+    assert weights_file(tmp_path).name == "weights.npz" and not (tmp_path / "weights.safetensors").exists()
+    assert (load_folder(tmp_path)[1] == new).all()
+    write_folder(tmp_path, old, np.zeros(2), spec, None, weights="safetensors")
+    assert not (tmp_path / "weights.npz").exists() and (load_folder(tmp_path)[1] == old).all()

@@ -146,6 +146,8 @@ def write_folder(folder: Path, W: np.ndarray, b: np.ndarray, spec: dict[str, Any
             save_file(arrays, str(folder / "weights.safetensors"))
         else:
             np.savez_compressed(folder / "weights.npz", **arrays)
+        # a folder holds one weights file: a judge rewritten in the other format must not be read from the old one
+        (folder / ("weights.npz" if weights == "safetensors" else "weights.safetensors")).unlink(missing_ok=True)
         write_json(folder / "judge.json", spec)
         if card is not None:
             write_json(folder / "card.json", card)
