@@ -224,3 +224,24 @@ def test_a_judge_rewritten_in_the_other_weights_format_is_read_from_the_new_file
     assert (load_folder(tmp_path)[1] == new).all()
     write_folder(tmp_path, old, np.zeros(2), spec, None, weights="safetensors")
     assert not (tmp_path / "weights.npz").exists() and (load_folder(tmp_path)[1] == old).all()
+
+
+def test_a_judge_folder_is_versioned_by_its_weights_whatever_their_format(tmp_path: Path) -> None:
+    """A judge given by its folder hashes its weights file (a judge retrained into the folder is another judge to
+    --resume), weights.safetensors as much as weights.npz; a folder without weights says which file it misses."""
+    from alignbench.errors import UsageError
+    from alignbench.judges.catalog import JudgeCatalog, judge_version_hash
+    from alignbench.trust.train_clf import write_folder
+
+    spec = {"labels": ["a", "b"], "features": ["refusal_phrases"]}
+    catalog = JudgeCatalog([])
+    hashes = []
+    for w in (np.ones((3, 2), np.float32), np.full((3, 2), 2.0, np.float32)):
+        write_folder(tmp_path / "j", w, np.zeros(2), spec, None, weights="safetensors")
+        cfg = catalog.config(str(tmp_path / "j"))
+        assert cfg.source == str((tmp_path / "j" / "weights.safetensors").resolve())
+        hashes.append(judge_version_hash(cfg))
+    assert hashes[0] != hashes[1]
+    (tmp_path / "j" / "weights.safetensors").unlink()
+    with pytest.raises(UsageError, match="missing weights.npz"):
+        catalog.config(str(tmp_path / "j"))

@@ -11,7 +11,7 @@ from typing import Any
 from alignbench.config import JudgeConfig, load_config, load_named_configs
 from alignbench.errors import UsageError
 from alignbench.judges.base import Judge
-from alignbench.judges.learned import is_judge_folder
+from alignbench.judges.learned import is_judge_folder, load_folder, weights_file
 from alignbench.paths import judge_dirs
 from alignbench.registry import did_you_mean, judge_kinds
 from alignbench.trust.cards import register_folder
@@ -29,11 +29,11 @@ class JudgeCatalog:
         if is_judge_folder(name):  # a trained judge (alignbench judge-train)
             folder = Path(name).expanduser().resolve()
             register_folder(folder.name, folder)
-            return JudgeConfig(name=folder.name, kind="embedding_clf", params={"path": str(folder)}, source=str(folder / "weights.npz"))
+            # its weights are its version: a judge retrained into the folder is another judge to --resume
+            return JudgeConfig(name=folder.name, kind="embedding_clf", params={"path": str(folder)}, source=str(weights_file(folder)))
         folder = Path(name).expanduser()
-        if folder.is_dir() and any((folder / f).is_file() for f in ("judge.json", "weights.npz")):  # a judge folder missing a file
-            missing = next(f for f in ("judge.json", "weights.npz") if not (folder / f).is_file())
-            raise UsageError(f"judge folder {folder}: missing {missing} (a trained judge holds judge.json and weights.npz)")
+        if folder.is_dir() and ((folder / "judge.json").is_file() or weights_file(folder) is not None):
+            load_folder(folder)  # a judge folder missing a file: says which
         raise UsageError(f"unknown judge {name!r}{did_you_mean(name, list(self.judges))}")
 
     def build(self, name: str, model: str | None = None, model_args: dict[str, Any] | None = None, cache: bool | str = True) -> Judge:

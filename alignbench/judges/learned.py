@@ -126,9 +126,10 @@ def load_folder(folder: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(judge.json, W, b) of a judge folder; a one-line UsageError when anything is missing or malformed."""
     spec_path, weights_path = folder / "judge.json", weights_file(folder)
     if not spec_path.is_file():
-        raise UsageError(f"judge folder {folder}: missing {spec_path.name}")
+        raise UsageError(f"judge folder {folder}: missing {spec_path.name} (a trained judge holds judge.json and its weights)")
     if weights_path is None:
-        raise UsageError(f"judge folder {folder}: missing {' or '.join(WEIGHT_FILES)}")
+        raise UsageError(f"judge folder {folder}: missing weights.npz (or weights.safetensors): a trained judge holds "
+                         "judge.json and its weights")
     try:
         spec = json.loads(spec_path.read_text(encoding="utf-8"))
         W, b = read_weights(weights_path)
