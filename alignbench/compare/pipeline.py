@@ -32,10 +32,11 @@ from alignbench.compare.judging import PairJudging
 from alignbench.compare.pairs_file import PAIRS_FILE, append_pairs, line_key, read_pairs, rewrite_pairs
 from alignbench.compare.summary import BT_BASE, BT_SCALE, ELO_K, ELO_ROUNDS, PSEUDO_COUNT, summarize_lines
 from alignbench.errors import UsageError
+from alignbench.jsonl import write_json
 from alignbench.judges.base import Judge
 from alignbench.judges.catalog import judge_version_hash
 from alignbench.records import lock
-from alignbench.records.files import check_run_id, write_json_atomic
+from alignbench.records.files import check_run_id
 from alignbench.run.provenance import scrub_argv
 from alignbench.stats.intervals import BOOTSTRAP_RESAMPLES
 
@@ -163,7 +164,7 @@ def _compare(judging: PairJudging, opts: CompareOptions, compare_id: str, settin
                             "bradley_terry": {"pseudo_count": PSEUDO_COUNT, "resamples": BOOTSTRAP_RESAMPLES, "base": BT_BASE,
                                               "scale": BT_SCALE},
                             "elo": {"rounds": ELO_ROUNDS, "k": ELO_K, "seed": opts.seed}}
-    write_json_atomic(folder / COMPARE_FILE, info)
+    write_json(folder / COMPARE_FILE, info)
     # a pair whose judgment failed (no verdict: a request error, an unparsable answer) is judged again: its line
     # leaves pairs.jsonl (it holds no verdict, only the error) so that each pair keeps one line
     failed = {k for k, ln in done.items() if ln.get("winner") is None}
@@ -181,7 +182,7 @@ def _compare(judging: PairJudging, opts: CompareOptions, compare_id: str, settin
     info.update(summarize_lines(ordered, [(a.label, b.label) for a, b in pairs], opts.seed))
     info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), judged=len(ordered),
                 failed=sum(ln.get("winner") is None for ln in ordered), judge_model_calls=getattr(judge, "model_calls", None))
-    write_json_atomic(folder / COMPARE_FILE, info)
+    write_json(folder / COMPARE_FILE, info)
     return folder, info
 
 

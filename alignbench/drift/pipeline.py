@@ -25,8 +25,8 @@ from alignbench.backends.base import BackendOptions, load_backend, parse_model_s
 from alignbench.drift.compare import Side, compare_runs, load_side, select_tasks
 from alignbench.drift.token_shift import ShiftItem, supports_token_shift, token_shift_profile
 from alignbench.errors import UsageError
-from alignbench.jsonl import write_lines
-from alignbench.records.files import check_run_id, write_json_atomic
+from alignbench.jsonl import write_json, write_lines
+from alignbench.records.files import check_run_id
 from alignbench.registry import backends
 from alignbench.run.evaluate import run_eval
 from alignbench.run.settings import EvalConfig
@@ -101,11 +101,11 @@ def write_drift(path: Path, base: Side, tuned: Side, tasks: list[str], seed: int
               "base": base.summary, "tuned": tuned.summary, "tasks": task_section, "token_shift": None}
     path.mkdir(parents=True, exist_ok=True)
     if token_shift is not None:
-        write_json_atomic(path / TOKEN_SHIFT_FILE, token_shift)
+        write_json(path / TOKEN_SHIFT_FILE, token_shift)
         report["token_shift"] = {k: v for k, v in token_shift.items() if k not in ("samples", "by_task")}
         report["token_shift"]["file"] = TOKEN_SHIFT_FILE
     write_lines(path / FLIPS_FILE, flips)
-    write_json_atomic(path / DRIFT_FILE, report)
+    write_json(path / DRIFT_FILE, report)
     return report
 
 

@@ -49,7 +49,8 @@ from alignbench.gate.rules import GateRule, RunView, load_rules, run_gates
 from alignbench.integrations.payload import PREFIX, metric_values
 from alignbench.integrations.trackers import TrackerContext, Trackers, check_trackers, parse_log
 from alignbench.integrations.tracking import log_training_step
-from alignbench.records.files import RunDir, write_json_atomic
+from alignbench.jsonl import write_json
+from alignbench.records.files import RunDir
 from alignbench.registry import did_you_mean
 from alignbench.run.evaluate import run_eval
 from alignbench.run.settings import EvalConfig
@@ -248,7 +249,7 @@ class AlignbenchCallback(TrainerCallback):
         info = {"track_id": folder.name, "status": "running", "source": "AlignbenchCallback", "tasks": self.tasks,
                 "baseline": {"run_dir": str(baseline.path)} if baseline else None,
                 **summarize(self.points, baseline, self.rules, seed=self.seed, rules_source=self.gate_source)}
-        write_json_atomic(folder / TRACK_FILE, info)
+        write_json(folder / TRACK_FILE, info)
 
 
 def _broadcast(stop: bool) -> bool:

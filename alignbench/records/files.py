@@ -34,11 +34,6 @@ def check_run_id(run_id: str, flag: str = "--run-id") -> str:
     return run_id
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace the JSON file ``path`` in one step (``alignbench.jsonl.write_json``: no NaN or infinity)."""
-    write_json(path, data)
-
-
 def _read_object(path: Path, missing: str) -> dict[str, Any]:
     """A JSON object from ``path``; anything else (missing, unreadable, not UTF-8, not JSON, not an object) is a UsageError."""
     try:
@@ -82,7 +77,7 @@ class RunDir:
     def write_run(self, info: dict[str, Any]) -> None:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.run_file, info)
+            write_json(self.run_file, info)
         except OSError as exc:  # a file where a folder should be, no permission, a full disk
             raise UsageError(f"cannot write the run folder {self.path} ({exc.strerror or exc.__class__.__name__})") from None
 
@@ -147,7 +142,7 @@ class RunDir:
 
     # metrics.json -------------------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        write_json_atomic(self.metrics_file, metrics)
+        write_json(self.metrics_file, metrics)
 
     def read_metrics(self) -> dict[str, Any]:
         return _read_object(self.metrics_file, f"{self.path}: no {METRICS_FILE} (run incomplete?)")

@@ -27,7 +27,8 @@ from typing import Any
 
 from alignbench.errors import UsageError
 from alignbench.gate.rules import GateRule, RunView, load_rules
-from alignbench.records.files import RunDir, check_run_id, write_json_atomic
+from alignbench.jsonl import write_json
+from alignbench.records.files import RunDir, check_run_id
 from alignbench.records.lock import writing
 from alignbench.run.evaluate import run_eval
 from alignbench.run.settings import EvalConfig
@@ -170,7 +171,7 @@ def _run_track(opts: TrackOptions, checkpoints: list[Checkpoint], rules: list[Ga
                             "command": opts.command, "settings": settings, "baseline": None, "checkpoints": stored.get("checkpoints") or [],
                             "series": stored.get("series") or {}, "deltas": stored.get("deltas"), "gate": stored.get("gate")}
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / TRACK_FILE, info)
+    write_json(folder / TRACK_FILE, info)
     evaluated: list[str] = []
     template = replace(opts.eval, command=opts.command)
     try:
@@ -190,16 +191,16 @@ def _run_track(opts: TrackOptions, checkpoints: list[Checkpoint], rules: list[Ga
             evaluated += [cp.run_id] if did else []
             points.append(Point(cp.step, str(cp.path), rd.path))
             info["checkpoints"] = [p.as_dict() for p in sorted(points, key=lambda p: p.step)]
-            write_json_atomic(folder / TRACK_FILE, info)
+            write_json(folder / TRACK_FILE, info)
         info.update(summarize(points, base_view, rules, seed=opts.eval.seed, rules_source=settings["gate"]))
     except BaseException as exc:
         info.update(status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted", finished=_now(),
                     error=(str(exc).splitlines() or [exc.__class__.__name__])[0])
-        write_json_atomic(folder / TRACK_FILE, info)
+        write_json(folder / TRACK_FILE, info)
         raise
     info.update(status="complete", finished=_now())
     info.pop("error", None)
-    write_json_atomic(folder / TRACK_FILE, info)
+    write_json(folder / TRACK_FILE, info)
     return TrackResult(folder, info, evaluated)
 
 
