@@ -30,6 +30,7 @@ from alignbench.gate.rules import GateRule, RunView, load_rules
 from alignbench.jsonl import write_json
 from alignbench.records.files import RunDir, check_run_id
 from alignbench.records.lock import writing
+from alignbench.redact import scrub_text
 from alignbench.run.evaluate import run_eval
 from alignbench.run.settings import EvalConfig
 from alignbench.track.checkpoints import Checkpoint, find_checkpoints, is_model_folder
@@ -195,7 +196,7 @@ def _run_track(opts: TrackOptions, checkpoints: list[Checkpoint], rules: list[Ga
         info.update(summarize(points, base_view, rules, seed=opts.eval.seed, rules_source=settings["gate"]))
     except BaseException as exc:
         info.update(status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted", finished=_now(),
-                    error=(str(exc).splitlines() or [exc.__class__.__name__])[0])
+                    error=scrub_text((str(exc).splitlines() or [exc.__class__.__name__])[0]))  # no credentials, as run.json
         write_json(folder / TRACK_FILE, info)
         raise
     info.update(status="complete", finished=_now())
