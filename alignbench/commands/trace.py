@@ -203,6 +203,7 @@ def trace(args: argparse.Namespace) -> int:
     no_response = 0
     try:
         with writing(out, "--output"):
+            _check_output(out, args.overwrite)  # again under the lock: another trace may have finished meanwhile
             out.mkdir(parents=True, exist_ok=True)
             partial = out / f"{TRACE_FILE}.partial"
             partial.write_bytes(b"")

@@ -276,12 +276,13 @@ def build_index(opts: BuildOptions, warn: Callable[[str], None] = lambda m: prin
     require_infini_gram()
     corpus = Corpus(opts.corpus, opts.text_field, opts.id_field)
     output = Path(opts.output).expanduser()
-    check_output(output, opts.overwrite, corpus)
+    check_output(output, opts.overwrite, corpus)  # before the tokenizer loads: a refused output costs nothing
     tokenizer = _load_tokenizer(opts.tokenizer) if opts.tokenizer else None
     width, encode = _encoder(tokenizer)
     cpus = opts.cpus or _cpus()
     t0 = time.perf_counter()
     with writing(output, "--output"):
+        check_output(output, opts.overwrite, corpus)  # again under the lock: another build may have finished meanwhile
         tmp = output.parent / f".{output.name}.building-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
