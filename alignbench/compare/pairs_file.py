@@ -42,9 +42,9 @@ def check_line(ln: Any, where: str) -> dict[str, Any]:
         same = score is None if want is None else (isinstance(score, (int, float)) and not isinstance(score, bool) and score == want)
         if not same:
             raise UsageError(f"{where}: score {score!r:.60} does not go with winner {winner!r} (it would be {want!r})")
-    for f in ("verdicts",):
-        if ln.get(f) is not None and not (isinstance(ln[f], list) and all(isinstance(v, dict) for v in ln[f])):
-            raise UsageError(f"{where}: field {f!r} must be a list of objects")
+    verdicts = ln.get("verdicts")
+    if verdicts is not None and not (isinstance(verdicts, list) and all(isinstance(v, dict) for v in verdicts)):
+        raise UsageError(f"{where}: field 'verdicts' must be a list of objects")
     if ln.get("error") is not None and not isinstance(ln["error"], str):
         raise UsageError(f"{where}: field 'error' must be a string or null")
     return ln
