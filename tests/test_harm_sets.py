@@ -110,6 +110,11 @@ def test_judge_train_takes_a_named_set(tmp_path: Path) -> None:
     assert spec["labels"] == ["harmful", "not_harmful"] and spec["n_train"] == 12
     r = run_main("judge-train", "--input", f"gptfuzz_human:{root}", "--output", tmp_path / "x", "--label-field", "y")
     assert r.returncode == 2 and "has its labels in 'label'" in r.stderr
+    # judged on the set it was trained on: in-sample figures, said so, and never written as its card
+    r = run_main("judge-eval", "--judge", out, "--input", f"gptfuzz_human:{root}")
+    assert r.returncode == 0 and "was trained on gptfuzz_human: these figures are in-sample" in r.stderr
+    r = run_main("judge-eval", "--judge", out, "--input", f"gptfuzz_human:{root}", "--card", tmp_path / "card.json")
+    assert r.returncode == 2 and "was trained on gptfuzz_human" in r.stderr and not (tmp_path / "card.json").exists()
 
 
 def test_the_shared_copies_have_the_documented_sizes(shared_data: Path) -> None:

@@ -54,6 +54,13 @@ def check_human_labels(rows: list[dict[str, Any]], field: str, path: str) -> Non
                              "integers (as judge-train takes them)")
 
 
+def trained_on_sets(judge: Any) -> set[str]:
+    """The named human sets a learned judge was trained on: its judge.json ``trained_on`` holds one set or several
+    joined by `` + `` (``gptfuzz_human + saferlhf_human``), each a name or judge-train's ``NAME:SOURCE``."""
+    trained = getattr(judge, "trained_on", None)
+    return {part.strip().partition(":")[0] for part in trained.split(" + ")} if isinstance(trained, str) else set()
+
+
 def as_label(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -167,9 +174,12 @@ class JudgeEvalCommand:
         declared = [str(x) for x in getattr(judge, "labels", ()) or ()]
         if declared:
             check_map(mapping, declared, judge.name, seen=False)
-        if args.card is not None and set_name is not None and getattr(judge, "trained_on", None) == set_name:
-            raise UsageError(f"--card: judge {judge.name} was trained on {set_name}; its card holds its cross-validated figures "
-                             "(an evaluation on its own training data would overstate them)")
+        if set_name is not None and set_name in trained_on_sets(judge):
+            if args.card is not None:
+                raise UsageError(f"--card: judge {judge.name} was trained on {set_name}; its card holds its cross-validated figures "
+                                 "(an evaluation on its own training data would overstate them)")
+            print(f"alignbench: warning: judge {judge.name} was trained on {set_name}: these figures are in-sample (optimistic); "
+                  "its card holds held-out ones", file=sys.stderr)
         try:
             judgments = judge.judge([judge_input(r) for r in rows])
         finally:
